@@ -1,0 +1,49 @@
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { EXIT, RewardsError } from './errors.js';
+import * as ingest from './commands/ingest.js';
+import * as rejects from './commands/rejects.js';
+
+/** The one place that turns errors into exit codes and calls process.exit. */
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('rewards')
+    .description("Run a health app's member-incentive program: ingest exports, grant rewards, export de-identified data.")
+    .version(pkg.version)
+    .addOption(new Option('--db <path>', 'SQLite database (default: $REWARDS_DB, else ./rewards.db)'))
+    .addOption(new Option('--config <path>', 'config file (default: $REWARDS_CONFIG, else ./rewards.config.json)'))
+    .option('--json', 'print one JSON object on stdout, nothing else there')
+    .option('--quiet', 'no progress or summaries on stderr (errors still print)')
+    .configureHelp({ showGlobalOptions: true })
+    .showSuggestionAfterError()
+    .exitOverride();
+  for (const mod of [ingest, rejects]) mod.register(program);
+  for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; commander already printed the message.
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    if (err instanceof RewardsError) {
+      process.stderr.write(`rewards: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    if (process.env.REWARDS_DEBUG === '1') process.stderr.write(`${e?.stack ?? String(err)}\n`);
+    process.stderr.write(`rewards: internal error: ${e?.message ?? String(err)} (this is a bug; rerun with REWARDS_DEBUG=1 for a stack trace)\n`);
+    return EXIT.BUG;
+  }
+}
+
+const code = await main(process.argv);
+// Let stdout drain before exiting: a piped `--json` must not be cut short.
+process.stdout.write('', () => process.exit(code));

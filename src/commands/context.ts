@@ -1,0 +1,91 @@
+import type { Command } from 'commander';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { acquireLock } from '../store/lock.js';
+import { type Db, openDb } from '../store/db.js';
+
+/** What every command gets: resolved global options, the streams, and helpers for both. */
+export interface Context {
+  dbPath: string;
+  configPath: string;
+  configExplicit: boolean;
+  json: boolean;
+  quiet: boolean;
+  /** stderr is a terminal and not --quiet/--json: progress bars are welcome. */
+  interactive: boolean;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WriteStream;
+  stdin: NodeJS.ReadStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface GlobalOptions {
+  db?: string;
+  config?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function contextFrom(cmd: Command): Context {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const env = process.env;
+  const json = g.json ?? false;
+  const quiet = g.quiet ?? false;
+  return {
+    dbPath: g.db ?? env.REWARDS_DB ?? './rewards.db',
+    configPath: g.config ?? env.REWARDS_CONFIG ?? './rewards.config.json',
+    configExplicit: g.config !== undefined || env.REWARDS_CONFIG !== undefined,
+    json,
+    quiet,
+    interactive: Boolean(process.stderr.isTTY) && !quiet && !json && env.CI === undefined,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env,
+  };
+}
+
+/** Human talk goes to stderr, and not at all with --quiet. */
+export function say(ctx: Context, msg: string): void {
+  if (!ctx.quiet) ctx.stderr.write(msg.endsWith('\n') ? msg : msg + '\n');
+}
+
+/** Warnings go to stderr even with --quiet: cron mails them. */
+export function warn(ctx: Context, msg: string): void {
+  ctx.stderr.write(`rewards: ${msg}\n`);
+}
+
+/** --json output: exactly one JSON object on stdout. */
+export function printJson(ctx: Context, value: unknown): void {
+  ctx.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function config(ctx: Context, required: boolean): LoadedConfig {
+  return loadConfig(ctx.configPath, required, ctx.configExplicit);
+}
+
+export function openStore(ctx: Context, opts: { mustExist?: boolean } = {}): Db {
+  return openDb(ctx.dbPath, opts);
+}
+
+/** Runs `fn` holding the database's writer lock; released on return, throw, or Ctrl-C. */
+export async function withLock<T>(db: Db, command: string, fn: () => Promise<T> | T): Promise<T> {
+  const release = acquireLock(db, command);
+  const onSignal = (sig: NodeJS.Signals) => {
+    release();
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    release();
+  }
+}
+
+/** Collects repeatable options: --map a=b --map c=d. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return previous.concat([value]);
+}

@@ -1,0 +1,128 @@
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { ingestFiles, type IngestReport } from '../ingest/ingest-files.js';
+import { FORMATS, type Format } from '../ingest/source.js';
+import { EVENT_FIELDS } from '../ingest/event-schema.js';
+import { MEMBER_FIELDS } from '../ingest/member-schema.js';
+import { collect, config, contextFrom, type Context, openStore, printJson, say, warn, withLock } from './context.js';
+import { progressBar } from './progress.js';
+
+interface IngestFlags {
+  kind: string;
+  format?: string;
+  map?: string[];
+  maxRejectRate: string;
+  force?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('ingest')
+    .description('load event or member exports (CSV, TSV, NDJSON, optionally gzipped) into the database')
+    .argument('<files...>', 'export files, or - for stdin (needs --format)')
+    .option('--kind <kind>', 'what the files hold: events or members', 'events')
+    .option('--format <format>', 'csv, tsv or ndjson (default: from the file extension)')
+    .option('--map <FIELD=COLUMN>', 'read FIELD from a differently named COLUMN (repeatable)', collect)
+    .option('--max-reject-rate <rate>', "exit 65 when more than this share of a file's rows is rejected", '0.05')
+    .option('--force', 'read a file again even if the same bytes were already ingested')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rewards ingest exports/events-2026-03-01.csv.gz
+  rewards ingest --kind members exports/members.csv
+  zcat events.ndjson.gz | rewards ingest --format ndjson -
+  rewards ingest --map occurred_at=timestamp --map user_id=member events.tsv
+  rewards ingest --json events.csv | jq .totals
+
+Each file is a batch: a file whose bytes were already ingested in full is skipped; an interrupted
+load is resumed where it stopped. Rejected rows are kept: see \`rewards rejects\`.`,
+    )
+    .action(async (files: string[], flags: IngestFlags, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      const code = await runIngest(ctx, files, flags);
+      process.exitCode = code;
+    });
+}
+
+function parseFlags(flags: IngestFlags) {
+  if (flags.kind !== 'events' && flags.kind !== 'members') throw new UsageError(`--kind must be events or members, not "${flags.kind}"`);
+  const kind = flags.kind;
+  if (flags.format !== undefined && !FORMATS.includes(flags.format as Format)) {
+    throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, not "${flags.format}"`);
+  }
+  const rate = Number(flags.maxRejectRate);
+  if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new UsageError(`--max-reject-rate must be a number from 0 to 1, not "${flags.maxRejectRate}"`);
+  const fields: readonly string[] = kind === 'events' ? EVENT_FIELDS : MEMBER_FIELDS;
+  const map: Record<string, string> = {};
+  for (const m of flags.map ?? []) {
+    const eq = m.indexOf('=');
+    const field = m.slice(0, eq).trim().toLowerCase();
+    const column = m.slice(eq + 1).trim();
+    if (eq < 1 || !column) throw new UsageError(`--map takes FIELD=COLUMN, e.g. --map occurred_at=timestamp; got "${m}"`);
+    if (!fields.includes(field)) throw new UsageError(`--map: "${field}" is not a ${kind} field; fields are ${fields.join(', ')}`);
+    map[field] = column;
+  }
+  return { kind, format: flags.format as Format | undefined, maxRejectRate: rate, map, force: flags.force ?? false } as const;
+}
+
+export async function runIngest(ctx: Context, files: string[], flags: IngestFlags): Promise<number> {
+  const parsed = parseFlags(flags);
+  if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
+  const cfg = config(ctx, false);
+  const db = openStore(ctx);
+  const bar = progressBar(ctx);
+  try {
+    const report = await withLock(db, 'ingest', () =>
+      ingestFiles(db, files, {
+        ...parsed,
+        defaultZone: cfg.config.timezone,
+        stdin: ctx.stdin,
+        onFile: () => bar.start(),
+        onProgress: (p) => bar.update(p.path, p.rows, p.bytes, p.size),
+      }),
+    );
+    bar.done();
+    printReport(ctx, report);
+    return report.exit;
+  } finally {
+    db.close();
+  }
+}
+
+export function printReport(ctx: Context, report: IngestReport): void {
+  if (ctx.json) {
+    printJson(ctx, {
+      files: report.files.map((f) => ({
+        path: f.path,
+        sha256: f.sha256,
+        status: f.status,
+        batch_id: f.batch_id,
+        rows: f.rows,
+        inserted: f.inserted,
+        duplicates: f.duplicates,
+        conflicts: f.conflicts,
+        rejected: f.rejected,
+        extra_columns: f.extra_columns,
+        error: f.error,
+      })),
+      totals: report.totals,
+    });
+  }
+  for (const f of report.files) {
+    if (ctx.json) {
+      if (f.error) warn(ctx, f.error);
+      continue;
+    }
+    if (f.status === 'skipped') say(ctx, `${f.path}: skipped, already ingested in full as batch ${f.batch_id} (--force reads it again)`);
+    else if (f.status === 'ingested' || f.batch_id !== null) {
+      const extra = f.extra_columns.length ? `; ignored column(s): ${f.extra_columns.join(', ')}` : '';
+      say(ctx, `${f.path}: ${f.status}, batch ${f.batch_id}: ${f.rows} rows, ${f.inserted} inserted, ${f.duplicates} duplicates, ${f.conflicts} conflicts, ${f.rejected} rejected${extra}`);
+    }
+    if (f.error) warn(ctx, f.error);
+  }
+  if (!ctx.json && report.files.length > 1) {
+    const t = report.totals;
+    say(ctx, `total: ${t.rows} rows, ${t.inserted} inserted, ${t.duplicates} duplicates, ${t.conflicts} conflicts, ${t.rejected} rejected`);
+  }
+}

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { UsageError } from '../errors.js';
+import { listRejects } from '../store/ingest.js';
+import { contextFrom, openStore, printJson } from './context.js';
+
+export function register(program: Command): void {
+  program
+    .command('rejects')
+    .description('print rejected rows with the reason, as CSV (batch_id,file,line,reason,raw)')
+    .option('--batch <N>', 'only the rows of batch N (see `rewards ingest` output or the batches table)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rewards rejects > rejects.csv
+  rewards rejects --batch 3
+  rewards rejects --json | jq '.rejects[].reason'`,
+    )
+    .action((flags: { batch?: string }, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      let batch: number | undefined;
+      if (flags.batch !== undefined) {
+        batch = Number(flags.batch);
+        if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch takes a batch number, not "${flags.batch}"`);
+      }
+      const db = openStore(ctx, { mustExist: true });
+      try {
+        if (ctx.json) {
+          printJson(ctx, { rejects: [...listRejects(db, batch)] });
+          return;
+        }
+        ctx.stdout.write(stringify([['batch_id', 'file', 'line', 'reason', 'raw']]));
+        for (const r of listRejects(db, batch)) ctx.stdout.write(stringify([[r.batch_id, r.file, r.line, r.reason, r.raw]]));
+      } finally {
+        db.close();
+      }
+    });
+}

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+
+import { ConfigError } from '../errors.js';
+import { type Config, ConfigSchema } from './schema.js';
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the file, or null when running without one. */
+  path: string | null;
+  /** Resolves a path from the config against the config file's folder. */
+  resolvePath(p: string): string;
+}
+
+/** `campaigns[0].rules[1].days` from a zod issue path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(top level)';
+}
+
+export function parseConfig(raw: unknown, where: string): Config {
+  const r = ConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problem(s))` : '';
+    throw new ConfigError(`${where}: ${formatPath(first.path)}: ${first.message}${more}; fix the config and rerun`);
+  }
+  return r.data;
+}
+
+/**
+ * Reads the config. When `required` is false and the file is absent (ingest without a config),
+ * defaults apply: UTC, no campaigns.
+ */
+export function loadConfig(path: string, required: boolean, explicit: boolean): LoadedConfig {
+  const abs = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !required && !explicit) {
+      return { config: ConfigSchema.parse({}), path: null, resolvePath: (p) => resolve(p) };
+    }
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `${path}: config file not found; pass --config PATH or set $REWARDS_CONFIG (see README, "Config")`
+        : `${path}: cannot read the config (${(err as Error).message})`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message}); fix the config and rerun`);
+  }
+  const config = parseConfig(raw, path);
+  const base = dirname(abs);
+  return { config, path: abs, resolvePath: (p) => (isAbsolute(p) ? p : resolve(base, p)) };
+}
+

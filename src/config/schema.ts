@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { isValidDate, isValidTimeZone } from '../time/datetime.js';
+
+/**
+ * The config file (`rewards.config.json`), validated as a whole. Each section is read by one part of
+ * the tool: `timezone` by ingest and run, `campaigns` by the rules, `partners` by export,
+ * `retention` by prune, `paths` by whatever writes files. Relative paths are resolved against the
+ * config file's folder (see config/load.ts).
+ */
+
+const ID = /^[a-z0-9][a-z0-9-]*$/;
+const id = z
+  .string({ error: 'expected an id (text)' })
+  .regex(ID, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid id: use lowercase letters, digits and dashes, starting with a letter or digit` });
+
+const date = z
+  .string({ error: 'expected a date YYYY-MM-DD' })
+  .refine(isValidDate, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid date (expected YYYY-MM-DD)` });
+
+const positiveInt = z.number({ error: 'expected a positive integer' }).int('expected a positive integer').positive('expected a positive integer');
+const nonNegativeInt = z.number({ error: 'expected a non-negative integer' }).int('expected a non-negative integer').nonnegative('expected a non-negative integer');
+
+export const RewardSchema = z
+  .object({
+    code: z.string().min(1, 'expected a reward code'),
+    amount_cents: nonNegativeInt,
+    currency: z.string().regex(/^[A-Z]{3}$/, 'expected a three-letter ISO 4217 currency code such as USD'),
+  })
+  .strict();
+
+/** Each key a top-level property of the event; the value one allowed value or a list of them. */
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+export const WhereSchema = z.record(z.string(), z.union([scalar, z.array(scalar).min(1, 'expected at least one allowed value')]));
+
+const ruleBase = {
+  id,
+  event_type: z.string().min(1, 'expected an event type'),
+  where: WhereSchema.optional(),
+  reward: RewardSchema,
+  repeat: z.boolean().default(false),
+  max_per_user: positiveInt.default(1),
+};
+
+export const RuleSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.object({ ...ruleBase, type: z.literal('first_event') }).strict(),
+    z.object({ ...ruleBase, type: z.literal('streak'), days: positiveInt }).strict(),
+    z.object({ ...ruleBase, type: z.literal('active_days'), min_days: positiveInt, window_days: positiveInt.optional() }).strict(),
+    z.object({ ...ruleBase, type: z.literal('event_count'), min_events: positiveInt }).strict(),
+  ],
+  { error: (iss) => `unknown rule type ${JSON.stringify((iss.input as { type?: unknown })?.type)}; expected first_event, streak, active_days or event_count` },
+);
+
+export const CampaignSchema = z
+  .object({
+    id,
+    name: z.string().default(''),
+    start: date,
+    end: date,
+    grace_days: nonNegativeInt.default(7),
+    eligible_partners: z.array(id).optional(),
+    budget_cents: nonNegativeInt.optional(),
+    rules: z.array(RuleSchema).min(1, 'a campaign needs at least one rule'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.end < c.start) ctx.addIssue({ code: 'custom', path: ['end'], message: `${c.end} is before start ${c.start}` });
+    c.rules.forEach((r, i) => {
+      if (c.rules.findIndex((o) => o.id === r.id) !== i) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id "${r.id}"` });
+      if (r.type === 'active_days' && r.window_days !== undefined && r.min_days > r.window_days) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'min_days'], message: `${r.min_days} is more than window_days ${r.window_days}` });
+      }
+    });
+  });
+
+export const PartnerSchema = z
+  .object({
+    id,
+    name: z.string().optional(),
+    key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected the name of an environment variable, e.g. REWARDS_KEY_ACME'),
+    campaigns: z.array(id).default([]),
+    date_precision: z.enum(['year', 'month', 'day']).default('year'),
+    safe_harbor: z.boolean().default(true),
+    min_cell_size: positiveInt.default(11),
+    require_consent: z.boolean().default(true),
+    schedule: z.enum(['daily', 'weekly', 'monthly', 'on_close']).default('monthly'),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.date_precision !== 'year' && p.safe_harbor) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['date_precision'],
+        message: `"${p.date_precision}" is finer than HIPAA Safe Harbor allows; set "safe_harbor": false in this partner block (the export then needs an expert determination) or use "year"`,
+      });
+    }
+  });
+
+export const ConfigSchema = z
+  .object({
+    timezone: z
+      .string()
+      .refine(isValidTimeZone, { error: (iss) => `${JSON.stringify(iss.input)} is not a known IANA time zone (e.g. America/New_York)` })
+      .default('UTC'),
+    paths: z
+      .object({
+        grants: z.string().min(1).default('out/grants'),
+        outbox: z.string().min(1).default('out/outbox'),
+        inbox: z.string().min(1).default('inbox'),
+        archive: z.string().min(1).default('archive'),
+      })
+      .strict()
+      .prefault({}),
+    campaigns: z.array(CampaignSchema).default([]),
+    partners: z.array(PartnerSchema).default([]),
+    retention: z
+      .object({ events_days: positiveInt.optional(), rejects_days: positiveInt.optional() })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const campaignIds = new Set<string>();
+    c.campaigns.forEach((camp, i) => {
+      if (campaignIds.has(camp.id)) ctx.addIssue({ code: 'custom', path: ['campaigns', i, 'id'], message: `duplicate campaign id "${camp.id}"` });
+      campaignIds.add(camp.id);
+    });
+    c.partners.forEach((p, i) => {
+      if (c.partners.findIndex((o) => o.id === p.id) !== i) ctx.addIssue({ code: 'custom', path: ['partners', i, 'id'], message: `duplicate partner id "${p.id}"` });
+      p.campaigns.forEach((cid, j) => {
+        if (!campaignIds.has(cid)) ctx.addIssue({ code: 'custom', path: ['partners', i, 'campaigns', j], message: `unknown campaign "${cid}"` });
+      });
+    });
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+export type Campaign = z.output<typeof CampaignSchema>;
+export type Rule = z.output<typeof RuleSchema>;
+export type Reward = z.output<typeof RewardSchema>;
+export type Where = z.output<typeof WhereSchema>;
+export type Partner = z.output<typeof PartnerSchema>;

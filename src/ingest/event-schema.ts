@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { isValidTimeZone, localDate, parseDateTime } from '../time/datetime.js';
+import type { EventRow } from '../store/ingest.js';
+import { canonicalJson, idText, optionalText, requiredText } from './fields.js';
+
+export const EVENT_FIELDS = ['event_id', 'user_id', 'event_type', 'occurred_at', 'timezone', 'properties'] as const;
+export const EVENT_REQUIRED = ['user_id', 'event_type', 'occurred_at'] as const;
+
+const properties = z
+  .unknown()
+  .transform((v, ctx): Record<string, unknown> | null => {
+    if (v === undefined || v === null || v === '') return null;
+    let obj: unknown = v;
+    if (typeof v === 'string') {
+      try {
+        obj = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${quote(v)} is not valid JSON; expected a JSON object` });
+        return z.NEVER;
+      }
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+      ctx.addIssue({ code: 'custom', message: `expected a JSON object, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}` });
+      return z.NEVER;
+    }
+    return obj as Record<string, unknown>;
+  });
+
+const occurredAt = requiredText.transform((v, ctx) => {
+  const dt = parseDateTime(v);
+  if (!dt) {
+    ctx.addIssue({ code: 'custom', message: `${quote(v)} is not a valid date-time (expected e.g. 2026-03-01T14:30:00Z, 2026-03-01T09:30:00-05:00 or 2026-03-01T09:30:00)` });
+    return z.NEVER;
+  }
+  return { text: v, dt };
+});
+
+const timezone = optionalText.refine((v) => v === null || isValidTimeZone(v), {
+  error: (iss) => `${quote(String(iss.input))} is not a known IANA time zone (e.g. America/New_York)`,
+});
+
+/** One event row as read from an export, keyed by canonical field name. */
+export const EventInput = z.object({
+  event_id: idText.optional(),
+  user_id: idText.pipe(z.string().min(1, 'is required and must not be empty')),
+  event_type: requiredText,
+  occurred_at: occurredAt,
+  timezone: timezone.optional(),
+  properties: properties.optional(),
+});
+
+export type EventInput = z.output<typeof EventInput>;
+
+function quote(v: string): string {
+  return JSON.stringify(v.length > 80 ? v.slice(0, 77) + '...' : v);
+}
+
+function sha256hex(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+/** Turns a validated input into the stored row: local date, canonical properties, stable id and content hash. */
+export function toEventRow(e: EventInput, line: number, raw: string, defaultZone: string): EventRow {
+  const tz = e.timezone ?? null;
+  const { dt, text } = e.occurred_at;
+  const props = e.properties ? canonicalJson(e.properties) : null;
+  // A time without offset is wall-clock time in its zone (or floating): the zone is part of its identity.
+  const instant = dt.zone === 'none' ? `${dt.canonical}${tz ? '@' + tz : ''}` : dt.canonical;
+  const identity = JSON.stringify([e.user_id, e.event_type, instant, props]);
+  const event_id = e.event_id || 'h-' + sha256hex(identity).slice(0, 32);
+  return {
+    event_id,
+    user_id: e.user_id,
+    event_type: e.event_type,
+    occurred_at: text,
+    timezone: tz,
+    local_date: localDate(dt, tz, defaultZone),
+    properties: props,
+    content_hash: sha256hex(JSON.stringify([e.user_id, e.event_type, instant, tz, props])).slice(0, 32),
+    line,
+    raw,
+  };
+}

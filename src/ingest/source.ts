@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { DataError, UsageError, fsError } from '../errors.js';
+
+export type Format = 'csv' | 'tsv' | 'ndjson';
+export const FORMATS: readonly Format[] = ['csv', 'tsv', 'ndjson'];
+
+/** An input file, hashed and sized before it is parsed so an already-ingested file can be skipped unread. */
+export interface Source {
+  /** As given by the user ('-' for stdin). */
+  path: string;
+  name: string;
+  /** The file actually read: the path itself, or a spooled copy of stdin. */
+  file: string;
+  format: Format;
+  sha256: string;
+  size: number;
+  gzip: boolean;
+  /** Removes a spooled stdin copy. */
+  cleanup(): Promise<void>;
+}
+
+export function formatFromName(name: string): Format | null {
+  const n = name.toLowerCase().replace(/\.gz$/, '');
+  if (n.endsWith('.csv')) return 'csv';
+  if (n.endsWith('.tsv') || n.endsWith('.tab')) return 'tsv';
+  if (n.endsWith('.ndjson') || n.endsWith('.jsonl')) return 'ndjson';
+  return null;
+}
+
+async function hashFile(file: string): Promise<{ sha256: string; size: number; head: Buffer }> {
+  const h = createHash('sha256');
+  let size = 0;
+  let head = Buffer.alloc(0);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    if (head.length < 2) head = Buffer.concat([head, chunk.subarray(0, 2)]);
+    size += chunk.length;
+  }
+  return { sha256: h.digest('hex'), size, head };
+}
+
+/**
+ * Opens a file argument. stdin is spooled to a temporary file first: that gives it a sha256 before
+ * parsing, so a rerun of `... | rewards ingest -` resumes or skips exactly like a file does.
+ */
+export async function openSource(path: string, format: Format | undefined, stdin: Readable): Promise<Source> {
+  let file = path;
+  let cleanup = async () => {};
+  if (path === '-') {
+    if (!format) throw new UsageError('reading stdin (-) needs --format csv|tsv|ndjson');
+    const dir = await fsp.mkdtemp(join(tmpdir(), 'rewards-stdin-'));
+    file = join(dir, 'stdin');
+    await pipeline(stdin, createWriteStream(file, { mode: 0o600 }));
+    cleanup = () => fsp.rm(dir, { recursive: true, force: true });
+  } else {
+    try {
+      const st = await fsp.stat(path);
+      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    } catch (err) {
+      throw fsError(err, path, 'read');
+    }
+  }
+  const fmt = format ?? formatFromName(path);
+  if (!fmt) {
+    await cleanup();
+    throw new UsageError(`${path}: cannot tell the format from the file name; name it .csv, .tsv, .ndjson or .jsonl (optionally .gz), or pass --format`);
+  }
+  let hashed;
+  try {
+    hashed = await hashFile(file);
+  } catch (err) {
+    await cleanup();
+    throw fsError(err, path, 'read');
+  }
+  const gzip = hashed.head[0] === 0x1f && hashed.head[1] === 0x8b;
+  return { path, name: path === '-' ? 'stdin' : basename(path), file, format: fmt, sha256: hashed.sha256, size: hashed.size, gzip, cleanup };
+}
+
+/**
+ * The decompressed bytes of a source. `onBytes` reports bytes read from disk (for progress).
+ * Decompression errors become a DataError naming the file.
+ */
+export async function* readBytes(src: Source, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  const raw = createReadStream(src.file, { highWaterMark: 1 << 20 });
+  raw.on('data', (c) => onBytes((c as Buffer).length));
+  const stream: Readable = src.gzip ? raw.pipe(createGunzip()) : raw;
+  if (src.gzip) raw.on('error', (e) => stream.destroy(e));
+  let total = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (total === 0 && looksBinary(chunk)) {
+        throw new DataError(`${src.path}: looks like a binary file, not ${src.format.toUpperCase()} text (NUL bytes in the first block); check that this is the right file`);
+      }
+      total += chunk.length;
+      yield chunk;
+    }
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/.test((err as Error).message)) {
+      throw new DataError(`${src.path}: corrupt or truncated gzip data (${(err as Error).message}); fetch the file again`);
+    }
+    throw fsError(err, src.path, 'read');
+  } finally {
+    raw.destroy();
+  }
+  if (total === 0) {
+    throw new DataError(`${src.path}: empty file; an export with no rows still needs its header line`);
+  }
+}
+
+function looksBinary(chunk: Buffer): boolean {
+  return chunk.subarray(0, 8192).includes(0);
+}

@@ -1,0 +1,78 @@
+import Database from 'better-sqlite3';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CantCreateError, NoInputError } from '../errors.js';
+
+export type Db = Database.Database;
+
+/** Numbered SQL files, applied in order; `PRAGMA user_version` records the last one applied. */
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../src/store/migrations/', import.meta.url));
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d{3}_.+\.sql$/.test(f))
+    .sort()
+    .map((name) => ({ version: Number(name.slice(0, 3)), name, sql: readFileSync(dir + name, 'utf8') }));
+}
+
+export interface OpenOptions {
+  /** Read-only commands must not create a database that does not exist. */
+  mustExist?: boolean;
+  readonly?: boolean;
+}
+
+export function openDb(path: string, opts: OpenOptions = {}): Db {
+  let db: Db;
+  try {
+    if (!opts.mustExist && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { fileMustExist: opts.mustExist ?? false, readonly: opts.readonly ?? false });
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (opts.mustExist) {
+      throw new NoInputError(`${path}: cannot open the database (${msg}); run \`rewards ingest\` first or pass --db`);
+    }
+    throw new CantCreateError(`${path}: cannot open or create the database (${msg}); check the path and permissions`);
+  }
+  db.pragma('busy_timeout = 10000');
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode keeps the database consistent across a crash of the process (kill -9);
+    // only a power loss can drop the last transactions, which a rerun then redoes.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  }
+  return db;
+}
+
+export function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (const m of loadMigrations()) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+}
+
+/** Prepared statements cached per database handle: callers ask by SQL text. */
+const cache = new WeakMap<Db, Map<string, Database.Statement>>();
+export function stmt(db: Db, sql: string): Database.Statement {
+  let m = cache.get(db);
+  if (!m) cache.set(db, (m = new Map()));
+  let s = m.get(sql);
+  if (!s) m.set(sql, (s = db.prepare(sql)));
+  return s;
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,222 @@
+import { type Db, nowIso, stmt } from './db.js';
+
+export type BatchKind = 'events' | 'members';
+export type BatchStatus = 'pending' | 'complete' | 'failed';
+
+export interface BatchRow {
+  batch_id: number;
+  kind: BatchKind;
+  path: string;
+  name: string;
+  sha256: string;
+  size_bytes: number;
+  format: string;
+  status: BatchStatus;
+  rows: number;
+  inserted: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+  extra_columns: number;
+  records_done: number;
+  error: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+/** One validated event, ready to store. */
+export interface EventRow {
+  event_id: string;
+  user_id: string;
+  event_type: string;
+  occurred_at: string;
+  timezone: string | null;
+  local_date: string;
+  properties: string | null;
+  content_hash: string;
+  line: number;
+  /** The record as written; kept only to store it if the row turns out to conflict. */
+  raw: string;
+}
+
+export interface MemberRow {
+  user_id: string;
+  email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  birth_date: string | null;
+  zip: string | null;
+  state: string | null;
+  partner: string | null;
+  share_consent: 0 | 1;
+  line: number;
+}
+
+export interface RejectRow {
+  line: number;
+  raw: string;
+  reason: string;
+}
+
+export interface ChunkCounts {
+  inserted: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+}
+
+export function findCompleteBatch(db: Db, sha256: string, kind: BatchKind): BatchRow | undefined {
+  return stmt(db, `SELECT * FROM batches WHERE sha256 = ? AND kind = ? AND status = 'complete' ORDER BY batch_id DESC LIMIT 1`).get(
+    sha256,
+    kind,
+  ) as BatchRow | undefined;
+}
+
+/** The unfinished batch of the same file, if a previous run was interrupted or failed: resume it. */
+export function findResumableBatch(db: Db, sha256: string, kind: BatchKind): BatchRow | undefined {
+  return stmt(db, `SELECT * FROM batches WHERE sha256 = ? AND kind = ? AND status <> 'complete' ORDER BY batch_id DESC LIMIT 1`).get(
+    sha256,
+    kind,
+  ) as BatchRow | undefined;
+}
+
+export function createBatch(
+  db: Db,
+  b: { kind: BatchKind; path: string; name: string; sha256: string; size_bytes: number; format: string },
+): BatchRow {
+  const info = stmt(
+    db,
+    `INSERT INTO batches (kind, path, name, sha256, size_bytes, format, status, started_at)
+     VALUES (@kind, @path, @name, @sha256, @size_bytes, @format, 'pending', @started_at)`,
+  ).run({ ...b, started_at: nowIso() });
+  return getBatch(db, Number(info.lastInsertRowid))!;
+}
+
+export function reopenBatch(db: Db, batchId: number, path: string): void {
+  stmt(db, `UPDATE batches SET status = 'pending', error = NULL, path = ?, started_at = ? WHERE batch_id = ?`).run(path, nowIso(), batchId);
+}
+
+export function getBatch(db: Db, batchId: number): BatchRow | undefined {
+  return stmt(db, 'SELECT * FROM batches WHERE batch_id = ?').get(batchId) as BatchRow | undefined;
+}
+
+export function finishBatch(db: Db, batchId: number, status: 'complete' | 'failed', error: string | null, extraColumns: number): void {
+  stmt(db, 'UPDATE batches SET status = ?, error = ?, extra_columns = ?, finished_at = ? WHERE batch_id = ?').run(
+    status,
+    error,
+    extraColumns,
+    nowIso(),
+    batchId,
+  );
+}
+
+function insertRejects(db: Db, batchId: number, rejects: RejectRow[], createdAt: string): void {
+  const ins = stmt(db, 'INSERT OR IGNORE INTO rejects (batch_id, line, raw, reason, created_at) VALUES (?, ?, ?, ?, ?)');
+  for (const r of rejects) ins.run(batchId, r.line, r.raw, r.reason, createdAt);
+}
+
+function advanceBatch(db: Db, batchId: number, recordsDone: number, c: ChunkCounts): void {
+  stmt(
+    db,
+    `UPDATE batches SET records_done = @recordsDone, rows = @recordsDone,
+       inserted = inserted + @inserted, duplicates = duplicates + @duplicates,
+       conflicts = conflicts + @conflicts, rejected = rejected + @rejected
+     WHERE batch_id = @batchId`,
+  ).run({ batchId, recordsDone, ...c });
+}
+
+/**
+ * Stores one chunk of a file in one transaction: the events, their rollup increments, the rejected
+ * rows, and the batch's resume point. A crash loses the whole chunk or none of it, so resuming
+ * from `records_done` neither loses nor doubles a row.
+ */
+export function commitEventChunk(
+  db: Db,
+  batchId: number,
+  events: EventRow[],
+  rejects: RejectRow[],
+  recordsDone: number,
+): ChunkCounts {
+  const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
+  const createdAt = nowIso();
+  db.transaction(() => {
+    const ins = stmt(
+      db,
+      `INSERT INTO events (event_id, user_id, event_type, occurred_at, timezone, local_date, properties, content_hash, batch_id, line)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+    );
+    const existing = stmt(db, 'SELECT content_hash FROM events WHERE event_id = ?').pluck();
+    const rollup = new Map<string, { u: string; t: string; d: string; n: number }>();
+    const conflicts: RejectRow[] = [];
+    for (const e of events) {
+      const r = ins.run(e.event_id, e.user_id, e.event_type, e.occurred_at, e.timezone, e.local_date, e.properties, e.content_hash, batchId, e.line);
+      if (r.changes === 1) {
+        counts.inserted++;
+        const key = `${e.user_id}\u0000${e.event_type}\u0000${e.local_date}`;
+        const agg = rollup.get(key);
+        if (agg) agg.n++;
+        else rollup.set(key, { u: e.user_id, t: e.event_type, d: e.local_date, n: 1 });
+      } else if (existing.get(e.event_id) === e.content_hash) {
+        counts.duplicates++;
+      } else {
+        counts.conflicts++;
+        conflicts.push({ line: e.line, raw: e.raw, reason: `line ${e.line}: conflicting duplicate of event_id ${e.event_id}` });
+      }
+    }
+    const up = stmt(
+      db,
+      `INSERT INTO daily_activity (user_id, event_type, local_date, events) VALUES (?, ?, ?, ?)
+       ON CONFLICT (user_id, event_type, local_date) DO UPDATE SET events = events + excluded.events`,
+    );
+    for (const a of rollup.values()) up.run(a.u, a.t, a.d, a.n);
+    counts.rejected += conflicts.length;
+    insertRejects(db, batchId, rejects.concat(conflicts), createdAt);
+    advanceBatch(db, batchId, recordsDone, counts);
+  })();
+  return counts;
+}
+
+/** Members: a later row for the same member replaces the earlier one. */
+export function commitMemberChunk(db: Db, batchId: number, members: MemberRow[], rejects: RejectRow[], recordsDone: number): ChunkCounts {
+  const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
+  const updatedAt = nowIso();
+  db.transaction(() => {
+    const up = stmt(
+      db,
+      `INSERT INTO members (user_id, email, first_name, last_name, birth_date, zip, state, partner, share_consent, batch_id, line, updated_at)
+       VALUES (@user_id, @email, @first_name, @last_name, @birth_date, @zip, @state, @partner, @share_consent, @batch_id, @line, @updated_at)
+       ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name, last_name = excluded.last_name,
+         birth_date = excluded.birth_date, zip = excluded.zip, state = excluded.state, partner = excluded.partner,
+         share_consent = excluded.share_consent, batch_id = excluded.batch_id, line = excluded.line, updated_at = excluded.updated_at
+       WHERE members.email IS NOT excluded.email OR members.first_name IS NOT excluded.first_name
+         OR members.last_name IS NOT excluded.last_name OR members.birth_date IS NOT excluded.birth_date
+         OR members.zip IS NOT excluded.zip OR members.state IS NOT excluded.state OR members.partner IS NOT excluded.partner
+         OR members.share_consent IS NOT excluded.share_consent`,
+    );
+    for (const m of members) {
+      const r = up.run({ ...m, batch_id: batchId, updated_at: updatedAt });
+      if (r.changes === 1) counts.inserted++;
+      else counts.duplicates++;
+    }
+    insertRejects(db, batchId, rejects, updatedAt);
+    advanceBatch(db, batchId, recordsDone, counts);
+  })();
+  return counts;
+}
+
+export interface RejectListRow {
+  batch_id: number;
+  file: string;
+  line: number;
+  reason: string;
+  raw: string;
+  created_at: string;
+}
+
+export function listRejects(db: Db, batchId?: number): IterableIterator<RejectListRow> {
+  const sql = `SELECT r.batch_id, b.path AS file, r.line, r.reason, r.raw, r.created_at
+               FROM rejects r JOIN batches b USING (batch_id)
+               ${batchId === undefined ? '' : 'WHERE r.batch_id = ?'} ORDER BY r.batch_id, r.line`;
+  const s = stmt(db, sql);
+  return (batchId === undefined ? s.iterate() : s.iterate(batchId)) as IterableIterator<RejectListRow>;
+}

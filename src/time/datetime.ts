@@ -1,0 +1,139 @@
+import { tzOffset } from '@date-fns/tz';
+
+/**
+ * Date-times as exports write them: ISO-8601 / RFC 3339 with `Z`, a numeric offset, or no offset at all.
+ * Parsing is hand-written (not Date.parse) because Date.parse accepts 2026-02-30 and guesses zones.
+ */
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+export type ZoneKind = 'utc' | 'offset' | 'none';
+
+export interface ParsedDateTime {
+  /** YYYY-MM-DD as written. */
+  date: string;
+  /** Milliseconds since the epoch, treating a date-time without offset as if it were UTC. */
+  ms: number;
+  /** Offset from UTC in minutes as written (0 for Z and for no offset). */
+  offsetMinutes: number;
+  zone: ZoneKind;
+  /** Normalised text used for ids: UTC instant for Z/offset, the wall-clock time otherwise. */
+  canonical: string;
+}
+
+export function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** `YYYY-MM-DD` that names a real calendar day, or null. */
+export function parseDate(s: string): { y: number; m: number; d: number } | null {
+  const m = DATE_ONLY.exec(s);
+  if (!m) return null;
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return null;
+  return { y, m: mo, d };
+}
+
+export function isValidDate(s: string): boolean {
+  return parseDate(s) !== null;
+}
+
+export function parseDateTime(s: string): ParsedDateTime | null {
+  const m = DATE_TIME.exec(s);
+  if (!m) return null;
+  const [, ys, mos, ds, hs, mis, ss, frac, z, sign, ohs, oms] = m;
+  const y = Number(ys);
+  const mo = Number(mos);
+  const d = Number(ds);
+  const h = Number(hs);
+  const mi = Number(mis);
+  const sec = ss === undefined ? 0 : Number(ss);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || sec > 59) return null;
+  const ms = Number(((frac ?? '') + '000').slice(0, 3));
+  let offsetMinutes = 0;
+  let zone: ZoneKind = 'none';
+  if (z) zone = 'utc';
+  else if (sign) {
+    const oh = Number(ohs);
+    const om = Number(oms);
+    if (oh > 23 || om > 59) return null;
+    offsetMinutes = (sign === '-' ? -1 : 1) * (oh * 60 + om);
+    zone = 'offset';
+  }
+  const wall = Date.UTC(y, mo - 1, d, h, mi, sec, ms);
+  if (Number.isNaN(wall)) return null;
+  const instant = wall - offsetMinutes * 60_000;
+  const date = `${ys}-${mos}-${ds}`;
+  const canonical = zone === 'none' ? new Date(wall).toISOString().slice(0, -1) : new Date(instant).toISOString();
+  return { date, ms: instant, offsetMinutes, zone, canonical };
+}
+
+const zoneValidity = new Map<string, boolean>();
+/** An IANA zone name this Node's ICU knows (aliases such as US/Eastern included). */
+export function isValidTimeZone(tz: string): boolean {
+  let ok = zoneValidity.get(tz);
+  if (ok === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      ok = tz.length > 0;
+    } catch {
+      ok = false;
+    }
+    zoneValidity.set(tz, ok);
+  }
+  return ok;
+}
+
+// Offsets only change on transitions, which happen on 15-minute boundaries of UTC in every zone
+// this century; caching per (zone, 15-minute slot) makes the lookup nearly free on big files.
+const SLOT_MS = 15 * 60_000;
+const offsetCache = new Map<string, number>();
+
+export function zoneOffsetMinutes(tz: string, ms: number): number {
+  const key = `${tz}|${Math.floor(ms / SLOT_MS)}`;
+  let off = offsetCache.get(key);
+  if (off === undefined) {
+    off = tzOffset(tz, new Date(ms));
+    if (offsetCache.size > 200_000) offsetCache.clear();
+    offsetCache.set(key, off);
+  }
+  return off;
+}
+
+/** The calendar date (YYYY-MM-DD) of an instant in an IANA zone. */
+export function dateInZone(ms: number, tz: string): string {
+  return new Date(ms + zoneOffsetMinutes(tz, ms) * 60_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The member's local date of an event, by the rules in the README:
+ * 1. a timezone column: the date of the instant in that zone (a time without offset is wall-clock time there);
+ * 2. else a numeric offset: the date as written;
+ * 3. else `Z`: the date of the instant in the default zone (the config's, or UTC);
+ *    no offset at all: local wall-clock time, the date as written.
+ */
+export function localDate(dt: ParsedDateTime, timezone: string | null, defaultZone: string): string {
+  if (timezone) return dt.zone === 'none' ? dt.date : dateInZone(dt.ms, timezone);
+  if (dt.zone === 'offset' || dt.zone === 'none') return dt.date;
+  return dateInZone(dt.ms, defaultZone);
+}
+
+/** Adds whole days to a YYYY-MM-DD date. */
+export function addDays(date: string, days: number): string {
+  const p = parseDate(date);
+  if (!p) throw new Error(`addDays: bad date ${date}`);
+  return new Date(Date.UTC(p.y, p.m - 1, p.d + days)).toISOString().slice(0, 10);
+}
+
+/** Whole days from a to b (b - a). */
+export function daysBetween(a: string, b: string): number {
+  return Math.round((Date.parse(b + 'T00:00:00Z') - Date.parse(a + 'T00:00:00Z')) / 86_400_000);
+}
+
+/** Today's date in a zone, e.g. for "yesterday in the config's timezone". */
+export function todayInZone(tz: string, now = Date.now()): string {
+  return dateInZone(now, tz);
+}
