@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { EXIT, RewardsError } from './errors.js';
 import * as ingest from './commands/ingest.js';
 import * as rejects from './commands/rejects.js';
+import * as run from './commands/run.js';
 
 /** The one place that turns errors into exit codes and calls process.exit. */
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
-  for (const mod of [ingest, rejects]) mod.register(program);
+  for (const mod of [ingest, rejects, run]) mod.register(program);
   for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });
   return program;
 }

@@ -38,7 +38,8 @@ CREATE TABLE campaign_state (
   campaign_id      TEXT    PRIMARY KEY,
   fingerprint      TEXT    NOT NULL,            -- hash of the campaign's config: a change forces a full evaluation
   last_as_of       TEXT    NOT NULL,
-  events_watermark INTEGER NOT NULL,
+  events_watermark INTEGER NOT NULL,            -- highest events.seq evaluated
+  members_watermark INTEGER NOT NULL,           -- highest members batch evaluated (a partner change alters eligibility)
   over_budget      INTEGER NOT NULL             -- pending over-budget grants force a full evaluation next time
 );
 

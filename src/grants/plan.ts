@@ -1,0 +1,45 @@
+import type { Reward } from '../config/schema.js';
+
+/** A grant a member has earned and not yet been granted. */
+export interface Candidate {
+  campaign_id: string;
+  rule_id: string;
+  /** Position of the rule in the campaign's config: the budget's tie-breaker after the date. */
+  rule_index: number;
+  user_id: string;
+  seq: number;
+  earned_on: string;
+  reward: Reward;
+}
+
+export interface BudgetPlan {
+  granted: Candidate[];
+  overBudget: Candidate[];
+}
+
+/** Code-point order, the same on every machine and locale (unlike localeCompare). */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function compareCandidates(a: Candidate, b: Candidate): number {
+  return cmp(a.earned_on, b.earned_on) || a.rule_index - b.rule_index || cmp(a.user_id, b.user_id) || a.seq - b.seq;
+}
+
+/**
+ * Applies a campaign's budget: candidates are granted in order of (earned date, rule order,
+ * user_id, seq) until the next one would not fit; that one and all after it are over budget, so a
+ * later run grants them in the same order if the budget is raised.
+ */
+export function applyBudget(candidates: Candidate[], budgetCents: number | undefined, spentCents: number): BudgetPlan {
+  const sorted = [...candidates].sort(compareCandidates);
+  if (budgetCents === undefined) return { granted: sorted, overBudget: [] };
+  let left = budgetCents - spentCents;
+  let i = 0;
+  for (; i < sorted.length; i++) {
+    const amount = sorted[i]!.reward.amount_cents;
+    if (amount > left) break;
+    left -= amount;
+  }
+  return { granted: sorted.slice(0, i), overBudget: sorted.slice(i) };
+}

@@ -1,0 +1,189 @@
+import { join } from 'node:path';
+import type { Campaign, Config } from '../config/schema.js';
+import { campaignCandidates } from '../rules/candidates.js';
+import { campaignFingerprint, campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
+import type { Db } from '../store/db.js';
+import {
+  type CampaignState,
+  campaignSpent,
+  changedUsers,
+  getCampaignState,
+  type GrantRow,
+  grantsOfRun,
+  latestRunFor,
+  markRunComplete,
+  nextRunId,
+  recordRun,
+  runsMissingFiles,
+  saveCampaignStates,
+  watermarks,
+} from '../store/rules.js';
+import { nowIso } from '../store/db.js';
+import { applyBudget, type Candidate } from './plan.js';
+import { writeGrantFile } from './grant-file.js';
+
+export interface CampaignPlan {
+  id: string;
+  phase: CampaignPhase;
+  /** Evaluated over all members (first run, changed config, pending over-budget) or only changed ones. */
+  mode: 'full' | 'incremental' | 'skipped';
+  evaluated_members: number | null;
+  granted: Candidate[];
+  overBudget: Candidate[];
+  amount_cents: number;
+  state: CampaignState | null;
+}
+
+/** What a run would grant: computed without writing anything, so --dry-run is this and nothing more. */
+export interface RunPlan {
+  as_of: string;
+  campaigns: CampaignPlan[];
+  watermark: { events: number; members: number };
+}
+
+export interface PlanOptions {
+  asOf: string;
+  /** Only these campaign ids (all when empty). */
+  campaignIds: string[];
+  /** Evaluate every member even where an incremental run would do (for dry runs of new rules). */
+  full?: boolean;
+}
+
+function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; members: number }, forceFull: boolean): CampaignPlan {
+  const phase = campaignPhase(c, asOf);
+  const base = { id: c.id, phase, granted: [], overBudget: [], amount_cents: 0, evaluated_members: null, state: null };
+  if (phase !== 'open') return { ...base, mode: 'skipped' };
+  const window = countingWindow(c, asOf);
+  const fingerprint = campaignFingerprint(c);
+  const prev = getCampaignState(db, c.id);
+  const incremental = !forceFull && prev !== undefined && prev.fingerprint === fingerprint && prev.over_budget === 0 && asOf >= prev.last_as_of;
+  const users = incremental
+    ? changedUsers(db, {
+        eventTypes: [...new Set(c.rules.map((r) => r.event_type))],
+        sinceSeq: prev.events_watermark,
+        lastAsOf: prev.last_as_of < c.end ? prev.last_as_of : c.end,
+        to: window.to,
+        sinceMemberBatch: prev.members_watermark,
+      })
+    : undefined;
+  const candidates = campaignCandidates(db, c, window, users);
+  const { granted, overBudget } = applyBudget(candidates, c.budget_cents, campaignSpent(db, c.id));
+  const state: CampaignState = {
+    campaign_id: c.id,
+    fingerprint,
+    last_as_of: prev && prev.last_as_of > asOf ? prev.last_as_of : asOf,
+    events_watermark: wm.events,
+    members_watermark: wm.members,
+    over_budget: overBudget.length,
+  };
+  return {
+    ...base,
+    mode: incremental ? 'incremental' : 'full',
+    evaluated_members: users ? users.size : null,
+    granted,
+    overBudget,
+    amount_cents: granted.reduce((n, g) => n + g.reward.amount_cents, 0),
+    state,
+  };
+}
+
+export function planRun(db: Db, config: Config, opts: PlanOptions): RunPlan {
+  const selected = opts.campaignIds.length ? config.campaigns.filter((c) => opts.campaignIds.includes(c.id)) : config.campaigns;
+  // One read transaction: the watermark and every campaign see the same snapshot of the data.
+  return db.transaction(() => {
+    const wm = watermarks(db);
+    const campaigns = selected.map((c) => planCampaign(db, c, opts.asOf, wm, opts.full ?? false));
+    return { as_of: opts.asOf, campaigns, watermark: wm };
+  })();
+}
+
+export interface RunResult {
+  run_id: number;
+  /** False when nothing was new and an earlier run of the same as-of date stands (its file is the answer). */
+  recorded: boolean;
+  file: string;
+  grants: number;
+  amount_cents: number;
+  repaired: string[];
+}
+
+function toGrantRow(c: Candidate, runId: number): GrantRow {
+  return {
+    grant_id: grantId(c.campaign_id, c.rule_id, c.user_id, c.seq),
+    run_id: runId,
+    campaign_id: c.campaign_id,
+    rule_id: c.rule_id,
+    user_id: c.user_id,
+    seq: c.seq,
+    reward_code: c.reward.code,
+    amount_cents: c.reward.amount_cents,
+    currency: c.reward.currency,
+    earned_on: c.earned_on,
+  };
+}
+
+/**
+ * Writes the grant file of every run whose grants were committed but whose file was not confirmed
+ * (a crash between the commit and the rename). The file is rebuilt from the database alone.
+ */
+export function repairGrantFiles(db: Db): string[] {
+  const repaired: string[] = [];
+  for (const run of runsMissingFiles(db)) {
+    const sha = writeGrantFile(run.file, grantsOfRun(db, run.run_id));
+    markRunComplete(db, run.run_id, sha);
+    repaired.push(run.file);
+  }
+  return repaired;
+}
+
+export function runSummary(plan: RunPlan) {
+  return plan.campaigns.map((c) => ({
+    id: c.id,
+    phase: c.phase,
+    closed: c.phase === 'closed',
+    mode: c.mode,
+    grants: c.granted.length,
+    amount_cents: c.amount_cents,
+    over_budget: c.overBudget.length,
+  }));
+}
+
+/**
+ * Applies a plan: grants, run and campaign state in one transaction, then the grant file (temp
+ * name, fsync, rename), then the run is marked complete. A crash after the commit leaves the run
+ * 'committed'; the next run's repairGrantFiles writes the missing file.
+ */
+export function applyRun(db: Db, plan: RunPlan, grantsDir: string): RunResult {
+  const repaired = repairGrantFiles(db);
+  const candidates = plan.campaigns.flatMap((c) => c.granted);
+  const states = plan.campaigns.flatMap((c) => (c.state ? [c.state] : []));
+  const previous = latestRunFor(db, plan.as_of);
+  if (candidates.length === 0 && previous) {
+    // Nothing new for a date already run: the earlier run and its file stand; keep the database as it was.
+    saveCampaignStates(db, states);
+    return { run_id: previous.run_id, recorded: false, file: previous.file, grants: 0, amount_cents: 0, repaired };
+  }
+  const runId = nextRunId(db);
+  const file = join(grantsDir, `grants-${plan.as_of}-${runId}.csv`);
+  const rows = candidates.map((c) => toGrantRow(c, runId));
+  const amount = rows.reduce((n, g) => n + g.amount_cents, 0);
+  recordRun(
+    db,
+    {
+      run_id: runId,
+      as_of: plan.as_of,
+      started_at: nowIso(),
+      grants: rows.length,
+      amount_cents: amount,
+      over_budget: plan.campaigns.reduce((n, c) => n + c.overBudget.length, 0),
+      file,
+      events_watermark: plan.watermark.events,
+      summary: JSON.stringify(runSummary(plan)),
+    },
+    rows,
+    states,
+  );
+  const sha = writeGrantFile(file, grantsOfRun(db, runId));
+  markRunComplete(db, runId, sha);
+  return { run_id: runId, recorded: true, file, grants: rows.length, amount_cents: amount, repaired };
+}

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fsError } from '../errors.js';
+
+/** fsync a folder so a rename inside it survives a crash. */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Writes a file so that readers see either the old content or the new one, never a part:
+ * temp name beside it, fsync, rename, fsync the folder.
+ */
+export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): void {
+  const dir = dirname(file);
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    fsyncDir(dir);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw fsError(err, file, 'write');
+  }
+}
+
+/**
+ * Like writeFileAtomic, but streams the content from an iterable (memory stays flat however many
+ * lines there are) and returns the sha256 of what was written.
+ */
+export function writeFileAtomicFrom(file: string, parts: Iterable<string>, mode = 0o644): string {
+  const dir = dirname(file);
+  const tmp = `${file}.tmp-${process.pid}`;
+  const hash = createHash('sha256');
+  try {
+    mkdirSync(dir, { recursive: true });
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      let buf: string[] = [];
+      let size = 0;
+      const flush = () => {
+        const b = Buffer.from(buf.join(''));
+        hash.update(b);
+        writeSync(fd, b);
+        buf = [];
+        size = 0;
+      };
+      for (const p of parts) {
+        buf.push(p);
+        size += p.length;
+        if (size >= 1 << 16) flush();
+      }
+      flush();
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    fsyncDir(dir);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw fsError(err, file, 'write');
+  }
+  return hash.digest('hex');
+}
