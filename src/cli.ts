@@ -4,6 +4,8 @@ import { EXIT, RewardsError } from './errors.js';
 import * as ingest from './commands/ingest.js';
 import * as rejects from './commands/rejects.js';
 import * as run from './commands/run.js';
+import * as explain from './commands/explain.js';
+import * as report from './commands/report.js';
 
 /** The one place that turns errors into exit codes and calls process.exit. */
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,7 +21,7 @@ export function buildProgram(): Command {
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
-  for (const mod of [ingest, rejects, run]) mod.register(program);
+  for (const mod of [ingest, rejects, run, explain, report]) mod.register(program);
   for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });
   return program;
 }

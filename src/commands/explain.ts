@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { explainMember } from '../rules/explain.js';
+import { collect, config, contextFrom, openStore, printJson } from './context.js';
+import { asOfOption } from './dates.js';
+
+export function register(program: Command): void {
+  program
+    .command('explain')
+    .description("show a member's progress on every rule: counted days, streaks, grants, and why not earned")
+    .requiredOption('--user <id>', 'the member (user_id)')
+    .option('--campaign <id>', 'only this campaign (repeatable)', collect)
+    .option('--as-of <date>', 'count up to this local date (default: yesterday in the config timezone)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rewards explain --user u-1042
+  rewards explain --user u-1042 --campaign spring-2026 --as-of 2026-03-31
+  rewards explain --user u-1042 --json | jq '.campaigns[].rules[] | {rule_id, not_earned}'`,
+    )
+    .action((flags: { user: string; campaign?: string[]; asOf?: string }, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      const cfg = config(ctx, true);
+      const asOf = asOfOption(flags.asOf, cfg.config);
+      for (const id of flags.campaign ?? []) {
+        if (!cfg.config.campaigns.some((c) => c.id === id)) throw new UsageError(`--campaign ${id}: no such campaign in the config`);
+      }
+      const db = openStore(ctx, { mustExist: true });
+      try {
+        const campaigns = explainMember(db, cfg.config, flags.user, flags.campaign ?? [], asOf);
+        if (ctx.json) {
+          printJson(ctx, { user_id: flags.user, as_of: asOf, campaigns });
+          return;
+        }
+        const out: string[] = [`member ${flags.user}, as of ${asOf}`];
+        for (const c of campaigns) {
+          out.push('', `${c.campaign_id} (${c.phase.replace('_', ' ')}${c.window ? `, counting ${c.window.from}..${c.window.to}` : ''}): ${c.eligibility}`);
+          for (const r of c.rules) {
+            const streak = r.longest_streak ? `, longest streak ${r.longest_streak.length} (${r.longest_streak.from}..${r.longest_streak.to}), current ${r.current_streak}` : '';
+            out.push(`  ${r.rule_id} [${r.type} ${r.event_type}]: ${r.counted_dates} counted day(s), ${r.counted_events} event(s)${r.first_date ? ` from ${r.first_date} to ${r.last_date}` : ''}${streak}`);
+            for (const e of r.earnings) {
+              const where = e.status === 'granted' ? `granted in run ${e.run_id}, ${e.file}` : e.status === 'pending' ? 'earned, not yet granted: the next run grants it' : 'earned, not granted: over budget';
+              out.push(`    #${e.seq} earned ${e.earned_on}  grant ${e.grant_id}  ${where}`);
+            }
+            if (r.not_earned) out.push(`    next: ${r.not_earned}`);
+          }
+        }
+        ctx.stdout.write(out.join('\n') + '\n');
+      } finally {
+        db.close();
+      }
+    });
+}

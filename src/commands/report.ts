@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { UsageError } from '../errors.js';
+import { campaignReport, type ReportRow } from '../rules/report.js';
+import { collect, config, contextFrom, openStore, printJson } from './context.js';
+import { asOfOption } from './dates.js';
+
+const COLUMNS: (keyof ReportRow)[] = [
+  'campaign_id',
+  'phase',
+  'rule_id',
+  'members_counted',
+  'members_earned',
+  'grants',
+  'amount_cents',
+  'budget_cents',
+  'budget_used_cents',
+  'budget_left_cents',
+  'over_budget',
+];
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description('per campaign and rule: members taking part, members who earned, grants, amount, budget used and left')
+    .option('--campaign <id>', 'only this campaign (repeatable)', collect)
+    .option('--as-of <date>', 'report up to this local date (default: yesterday in the config timezone)')
+    .option('--format <format>', 'table, csv or json', 'table')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rewards report
+  rewards report --campaign spring-2026 --as-of 2026-05-31 --format csv > spring.csv
+  rewards report --json`,
+    )
+    .action((flags: { campaign?: string[]; asOf?: string; format: string }, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      const format = ctx.json ? 'json' : flags.format;
+      if (!['table', 'csv', 'json'].includes(format)) throw new UsageError(`--format must be table, csv or json, not "${flags.format}"`);
+      const cfg = config(ctx, true);
+      const asOf = asOfOption(flags.asOf, cfg.config);
+      for (const id of flags.campaign ?? []) {
+        if (!cfg.config.campaigns.some((c) => c.id === id)) throw new UsageError(`--campaign ${id}: no such campaign in the config`);
+      }
+      const db = openStore(ctx, { mustExist: true });
+      try {
+        const rows = campaignReport(db, cfg.config, flags.campaign ?? [], asOf);
+        if (format === 'json') printJson(ctx, { as_of: asOf, rows });
+        else if (format === 'csv') ctx.stdout.write(stringify(rows, { header: true, columns: COLUMNS as string[], cast: { boolean: String } }));
+        else ctx.stdout.write(table(rows, asOf));
+      } finally {
+        db.close();
+      }
+    });
+}
+
+function dollars(cents: number | null): string {
+  return cents === null ? '-' : (cents / 100).toFixed(2);
+}
+
+function table(rows: ReportRow[], asOf: string): string {
+  const head = ['campaign', 'phase', 'rule', 'counted', 'earned', 'grants', 'amount', 'budget', 'used', 'left', 'over budget'];
+  const body = rows.map((r) => [
+    r.campaign_id,
+    r.phase.replace('_', ' '),
+    r.rule_id,
+    String(r.members_counted),
+    String(r.members_earned),
+    String(r.grants),
+    dollars(r.amount_cents),
+    dollars(r.budget_cents),
+    dollars(r.budget_used_cents),
+    dollars(r.budget_left_cents),
+    String(r.over_budget),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [`as of ${asOf} (members counted: with counted events; earned: with at least one grant)`, line(head), ...body.map(line)].join('\n') + '\n';
+}

@@ -1,0 +1,101 @@
+import type { Campaign, Config } from '../config/schema.js';
+import type { Db } from '../store/db.js';
+import { activityOfUser, campaignSpent, grantsOfUser, memberPartner } from '../store/rules.js';
+import { campaignPhase, type CampaignPhase, countingWindow, grantId } from './campaign.js';
+import { type DayCount, evaluateRule, progressText, streaks } from './evaluate.js';
+
+export interface EarningExplained {
+  seq: number;
+  earned_on: string;
+  grant_id: string;
+  status: 'granted' | 'pending' | 'over_budget';
+  run_id: number | null;
+  file: string | null;
+}
+
+export interface RuleExplained {
+  rule_id: string;
+  type: string;
+  event_type: string;
+  eligible: boolean;
+  counted_dates: number;
+  counted_events: number;
+  first_date: string | null;
+  last_date: string | null;
+  current_streak: number;
+  longest_streak: { length: number; from: string; to: string } | null;
+  earnings: EarningExplained[];
+  /** Why the next grant is not (yet) earned; null when nothing more can be earned. */
+  not_earned: string | null;
+}
+
+export interface CampaignExplained {
+  campaign_id: string;
+  phase: CampaignPhase;
+  window: { from: string; to: string } | null;
+  eligible: boolean;
+  eligibility: string;
+  rules: RuleExplained[];
+}
+
+function eligibility(c: Campaign, member: { found: boolean; partner: string | null }): { ok: boolean; why: string } {
+  if (!c.eligible_partners) return { ok: true, why: 'eligible: the campaign is open to every member' };
+  if (!member.found) return { ok: false, why: `not eligible: no member record (the campaign is for partners ${c.eligible_partners.join(', ')})` };
+  if (member.partner && c.eligible_partners.includes(member.partner)) return { ok: true, why: `eligible: partner is ${member.partner}` };
+  return { ok: false, why: `not eligible: partner is ${member.partner ?? '(none)'}; the campaign is for ${c.eligible_partners.join(', ')}` };
+}
+
+/** Everything an analyst needs to see why a member did or did not earn, computed from the database. */
+export function explainMember(db: Db, config: Config, userId: string, campaignIds: string[], asOf: string): CampaignExplained[] {
+  const member = memberPartner(db, userId);
+  const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+  return campaigns.map((c) => {
+    const phase = campaignPhase(c, asOf);
+    const elig = eligibility(c, member);
+    const window = phase === 'not_started' ? null : countingWindow(c, asOf);
+    const granted = grantsOfUser(db, userId, c.id);
+    const budgetLeft = c.budget_cents === undefined ? Infinity : c.budget_cents - campaignSpent(db, c.id);
+    const rules = c.rules.map((rule): RuleExplained => {
+      const days: DayCount[] = window
+        ? activityOfUser(db, { eventType: rule.event_type, where: rule.where }, window.from, window.to, userId).map((r) => ({ date: r.local_date, events: r.events }))
+        : [];
+      const { longest, last } = streaks(days);
+      const earnings = elig.ok ? evaluateRule(rule, days) : [];
+      const mine = granted.filter((g) => g.rule_id === rule.id);
+      const explained = earnings.map((e): EarningExplained => {
+        const g = mine.find((x) => x.seq === e.seq);
+        if (g) return { seq: e.seq, earned_on: g.earned_on, grant_id: g.grant_id, status: 'granted', run_id: g.run_id, file: g.file };
+        const status = phase === 'open' && rule.reward.amount_cents <= budgetLeft ? 'pending' : 'over_budget';
+        return { seq: e.seq, earned_on: e.earned_on, grant_id: grantId(c.id, rule.id, userId, e.seq), status, run_id: null, file: null };
+      });
+      // Grants made earlier stay valid even if a recomputation would now date them differently.
+      for (const g of mine) {
+        if (!explained.some((x) => x.seq === g.seq)) {
+          explained.push({ seq: g.seq, earned_on: g.earned_on, grant_id: g.grant_id, status: 'granted', run_id: g.run_id, file: g.file });
+        }
+      }
+      explained.sort((a, b) => a.seq - b.seq);
+      let notEarned: string | null;
+      if (phase === 'not_started') notEarned = `the campaign starts on ${c.start}`;
+      else if (!elig.ok) notEarned = elig.why;
+      else notEarned = progressText(rule, days, earnings, window!.to);
+      if (phase === 'closed' && notEarned) notEarned = `the campaign is closed; ${notEarned}`;
+      const lastDate = days.length ? days[days.length - 1]!.date : null;
+      return {
+        rule_id: rule.id,
+        type: rule.type,
+        event_type: rule.event_type,
+        eligible: elig.ok,
+        counted_dates: days.length,
+        counted_events: days.reduce((n, d) => n + d.events, 0),
+        first_date: days[0]?.date ?? null,
+        last_date: lastDate,
+        current_streak: last && window && last.to === window.to ? last.length : 0,
+        longest_streak: longest,
+        earnings: explained,
+        not_earned: notEarned,
+      };
+    });
+    return { campaign_id: c.id, phase, window, eligible: elig.ok, eligibility: elig.why, rules };
+  });
+}

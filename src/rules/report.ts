@@ -1,0 +1,49 @@
+import type { Config } from '../config/schema.js';
+import type { Db } from '../store/db.js';
+import { campaignSpent, countActiveMembers, getCampaignState, ruleTotals } from '../store/rules.js';
+import { campaignPhase, type CampaignPhase, countingWindow } from './campaign.js';
+import { ruleSource } from './candidates.js';
+
+export interface ReportRow {
+  campaign_id: string;
+  phase: CampaignPhase;
+  rule_id: string;
+  members_counted: number;
+  members_earned: number;
+  grants: number;
+  amount_cents: number;
+  budget_cents: number | null;
+  budget_used_cents: number;
+  budget_left_cents: number | null;
+  over_budget: number;
+}
+
+/** Per campaign and rule: who took part, who earned, what was granted, and the budget. */
+export function campaignReport(db: Db, config: Config, campaignIds: string[], asOf: string): ReportRow[] {
+  const rows: ReportRow[] = [];
+  const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+  for (const c of campaigns) {
+    const phase = campaignPhase(c, asOf);
+    const window = phase === 'not_started' ? null : countingWindow(c, asOf);
+    const totals = new Map(ruleTotals(db, c.id, asOf).map((t) => [t.rule_id, t]));
+    const used = campaignSpent(db, c.id);
+    const overBudget = getCampaignState(db, c.id)?.over_budget ?? 0;
+    for (const rule of c.rules) {
+      const t = totals.get(rule.id);
+      rows.push({
+        campaign_id: c.id,
+        phase,
+        rule_id: rule.id,
+        members_counted: window ? countActiveMembers(db, ruleSource(c, rule), window.from, window.to) : 0,
+        members_earned: t?.members_earned ?? 0,
+        grants: t?.grants ?? 0,
+        amount_cents: t?.amount_cents ?? 0,
+        budget_cents: c.budget_cents ?? null,
+        budget_used_cents: used,
+        budget_left_cents: c.budget_cents === undefined ? null : c.budget_cents - used,
+        over_budget: overBudget,
+      });
+    }
+  }
+  return rows;
+}
