@@ -1,0 +1,179 @@
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { LoadedConfig } from '../config/load.js';
+import { EXIT, type ExitCode, RewardsError } from '../errors.js';
+import { applyRun, planRun, repairGrantFiles } from '../grants/run.js';
+import { ingestFiles, type FileReport } from '../ingest/ingest-files.js';
+import { applyPrune, prunePlan } from '../retention/prune.js';
+import type { Db } from '../store/db.js';
+import { beginNightly, finishNightly, hasExport, lastCompletedNightlyAsOf } from '../store/nightly.js';
+import { todayInZone } from '../time/datetime.js';
+import { archiveFile, inboxFiles } from './inbox.js';
+import { exportDue, nightsToRun } from './schedule.js';
+
+/** Writes one partner's export folder; returns where. Injected so the nightly does not depend on how. */
+export type Exporter = (partnerId: string, asOf: string) => Promise<{ dir: string }>;
+
+export interface NightlyOptions {
+  asOf: string;
+  catchUp: boolean;
+  stdin: Readable;
+  exporter: Exporter;
+  now?: number;
+  onStep?: (step: string) => void;
+}
+
+export interface StepResult {
+  step: string;
+  ok: boolean;
+  exit: ExitCode;
+  error?: string;
+  [key: string]: unknown;
+}
+
+export interface NightlySummary {
+  nightly_id: number;
+  as_of: string;
+  dates: string[];
+  status: 'ok' | 'partial';
+  exit: ExitCode;
+  ingest: { files: number; ingested: number; skipped: number; failed: number; rows: number; inserted: number; rejected: number; failures: string[] };
+  runs: { as_of: string; run_id: number | null; grants: number; amount_cents: number; file: string | null; error?: string }[];
+  exports: { partner: string; as_of: string; status: 'written' | 'exists' | 'failed'; dir?: string; error?: string }[];
+  prune: { events: number; rejects: number; error?: string } | null;
+  steps: StepResult[];
+}
+
+function failure(err: unknown): { exit: ExitCode; error: string } {
+  if (err instanceof RewardsError) return { exit: err.exitCode, error: err.message };
+  throw err;
+}
+
+/**
+ * One night: ingest the inbox (members first, oldest files first), run every as-of date not yet run
+ * (catch-up), write the partner exports that are due, prune. Each step is safe to repeat, so a rerun
+ * after a crash finishes what is missing and repeats nothing. The caller holds the lock.
+ */
+export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions): Promise<NightlySummary> {
+  const { config } = cfg;
+  const paths = config.paths;
+  const id = beginNightly(db, opts.asOf);
+  const steps: StepResult[] = [];
+  const summary: NightlySummary = {
+    nightly_id: id,
+    as_of: opts.asOf,
+    dates: [],
+    status: 'ok',
+    exit: EXIT.OK,
+    ingest: { files: 0, ingested: 0, skipped: 0, failed: 0, rows: 0, inserted: 0, rejected: 0, failures: [] },
+    runs: [],
+    exports: [],
+    prune: null,
+    steps,
+  };
+
+  // 0. A grant file lost to a crash after its run committed is written before anything else.
+  repairGrantFiles(db);
+
+  // 1. Ingest the inbox.
+  opts.onStep?.('ingest');
+  const ingestStep: StepResult = { step: 'ingest', ok: true, exit: EXIT.OK };
+  const archiveDir = join(cfg.resolvePath(paths.archive), opts.asOf);
+  for (const kind of ['members', 'events'] as const) {
+    const files = inboxFiles(join(cfg.resolvePath(paths.inbox), kind));
+    for (const file of files) {
+      let report: FileReport;
+      try {
+        const r = await ingestFiles(db, [file], { kind, map: {}, maxRejectRate: 0.05, force: false, defaultZone: config.timezone, stdin: opts.stdin });
+        report = r.files[0]!;
+      } catch (err) {
+        const f = failure(err);
+        report = { path: file, sha256: null, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, extra_columns: [], error: f.error, exit: f.exit };
+      }
+      const s = summary.ingest;
+      s.files++;
+      s.rows += report.rows;
+      s.inserted += report.inserted;
+      s.rejected += report.rejected;
+      if (report.status === 'failed') {
+        s.failed++;
+        s.failures.push(report.error ?? `${file}: failed`);
+      } else {
+        if (report.status === 'skipped') s.skipped++;
+        else s.ingested++;
+        if (report.error) s.failures.push(report.error);
+        try {
+          archiveFile(file, archiveDir);
+        } catch (err) {
+          const f = failure(err);
+          s.failures.push(f.error);
+          ingestStep.exit = ingestStep.exit === EXIT.OK ? f.exit : ingestStep.exit;
+        }
+      }
+      if (report.exit !== EXIT.OK && ingestStep.exit === EXIT.OK) ingestStep.exit = report.exit;
+    }
+  }
+  ingestStep.ok = ingestStep.exit === EXIT.OK;
+  if (!ingestStep.ok) ingestStep.error = summary.ingest.failures.join('; ');
+  steps.push(ingestStep);
+
+  // 2. Runs, catching up missed nights. Exports of a date depend on its run.
+  const dates = nightsToRun(lastCompletedNightlyAsOf(db), opts.asOf, opts.catchUp);
+  summary.dates = dates;
+  const grantsDir = cfg.resolvePath(paths.grants);
+  const runStep: StepResult = { step: 'run', ok: true, exit: EXIT.OK };
+  const exportStep: StepResult = { step: 'export', ok: true, exit: EXIT.OK };
+  for (const date of dates) {
+    opts.onStep?.(`run ${date}`);
+    try {
+      const res = applyRun(db, planRun(db, config, { asOf: date, campaignIds: [] }), grantsDir);
+      summary.runs.push({ as_of: date, run_id: res.run_id, grants: res.grants, amount_cents: res.amount_cents, file: res.file });
+    } catch (err) {
+      const f = failure(err);
+      summary.runs.push({ as_of: date, run_id: null, grants: 0, amount_cents: 0, file: null, error: f.error });
+      Object.assign(runStep, { ok: false, exit: f.exit, error: f.error });
+      break; // later dates depend on this one's grants
+    }
+    // 3. Exports due for this date.
+    for (const p of config.partners) {
+      if (!exportDue(p, config, date)) continue;
+      if (hasExport(db, p.id, date)) {
+        summary.exports.push({ partner: p.id, as_of: date, status: 'exists' });
+        continue;
+      }
+      opts.onStep?.(`export ${p.id} ${date}`);
+      try {
+        const r = await opts.exporter(p.id, date);
+        summary.exports.push({ partner: p.id, as_of: date, status: 'written', dir: r.dir });
+      } catch (err) {
+        const f = failure(err);
+        summary.exports.push({ partner: p.id, as_of: date, status: 'failed', error: f.error });
+        if (exportStep.ok) Object.assign(exportStep, { ok: false, exit: f.exit, error: f.error });
+      }
+    }
+  }
+  steps.push(runStep, exportStep);
+
+  // 4. Retention.
+  opts.onStep?.('prune');
+  const pruneStep: StepResult = { step: 'prune', ok: true, exit: EXIT.OK };
+  try {
+    const now = opts.now ?? Date.now();
+    const counts = applyPrune(db, prunePlan(config, todayInZone(config.timezone, now), now), false);
+    summary.prune = counts;
+  } catch (err) {
+    const f = failure(err);
+    summary.prune = { events: 0, rejects: 0, error: f.error };
+    Object.assign(pruneStep, { ok: false, exit: f.exit, error: f.error });
+  }
+  steps.push(pruneStep);
+
+  // 5. Exit: 65 for bad input when everything else ran; any other step failure's own code wins.
+  const failed = steps.filter((s) => !s.ok);
+  const other = failed.find((s) => s.exit !== EXIT.DATAERR);
+  summary.exit = other ? other.exit : failed.length ? EXIT.DATAERR : EXIT.OK;
+  summary.status = failed.length ? 'partial' : 'ok';
+  // A night whose runs failed is not complete: the next night catches its dates up.
+  if (runStep.ok) finishNightly(db, id, summary.status, summary.exit, summary);
+  return summary;
+}

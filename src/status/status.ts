@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import { inboxFiles } from '../nightly/inbox.js';
+import { campaignPhase } from '../rules/campaign.js';
+import type { Db } from '../store/db.js';
+import { latestNightly } from '../store/nightly.js';
+import { lastPrune } from '../store/retention.js';
+import { databaseBytes, lastBatch, latestExports, recentRuns, tableCounts, unfinishedBatches } from '../store/status.js';
+
+/** The state of everything at a glance, for `rewards status` and its --json. */
+export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: string) {
+  const n = latestNightly(db);
+  const inbox = cfg.resolvePath(cfg.config.paths.inbox);
+  const runs = recentRuns(db, 10);
+  return {
+    database: { path: dbPath, bytes: databaseBytes(dbPath), rows: tableCounts(db) },
+    last_nightly: n
+      ? { nightly_id: n.nightly_id, as_of: n.as_of, status: n.status, exit_code: n.exit_code, started_at: n.started_at, finished_at: n.finished_at, summary: n.summary ? JSON.parse(n.summary) : null }
+      : null,
+    last: {
+      ingest: lastBatch(db) ?? null,
+      run: runs[0] ?? null,
+      export: latestExports(db).sort((a, b) => (a.created_at < b.created_at ? 1 : -1))[0] ?? null,
+      prune: lastPrune(db) ?? null,
+    },
+    batches_unfinished: unfinishedBatches(db),
+    inbox_waiting: {
+      members: inboxFiles(join(inbox, 'members')),
+      events: inboxFiles(join(inbox, 'events')),
+    },
+    grant_files: runs.map((r) => ({ run_id: r.run_id, as_of: r.as_of, file: r.file, grants: r.grants, status: r.status, present: existsSync(r.file) })),
+    exports: latestExports(db),
+    campaigns: cfg.config.campaigns.map((c) => ({ id: c.id, start: c.start, end: c.end, phase: campaignPhase(c, today) })),
+  };
+}
+
+export type Status = ReturnType<typeof collectStatus>;

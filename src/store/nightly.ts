@@ -1,0 +1,47 @@
+import { type Db, nowIso, stmt } from './db.js';
+
+export interface NightlyRow {
+  nightly_id: number;
+  as_of: string;
+  started_at: string;
+  finished_at: string | null;
+  status: 'running' | 'ok' | 'partial';
+  exit_code: number | null;
+  summary: string | null;
+}
+
+/** Starts a nightly record, or takes over the unfinished one of the same date (a killed night). */
+export function beginNightly(db: Db, asOf: string): number {
+  const open = stmt(db, `SELECT nightly_id FROM nightly_runs WHERE as_of = ? AND status = 'running' ORDER BY nightly_id DESC LIMIT 1`)
+    .pluck()
+    .get(asOf) as number | undefined;
+  if (open !== undefined) return open;
+  return Number(stmt(db, `INSERT INTO nightly_runs (as_of, started_at, status) VALUES (?, ?, 'running')`).run(asOf, nowIso()).lastInsertRowid);
+}
+
+export function finishNightly(db: Db, id: number, status: 'ok' | 'partial', exitCode: number, summary: unknown): void {
+  stmt(db, 'UPDATE nightly_runs SET status = ?, exit_code = ?, summary = ?, finished_at = ? WHERE nightly_id = ?').run(
+    status,
+    exitCode,
+    JSON.stringify(summary),
+    nowIso(),
+    id,
+  );
+}
+
+/** The as-of date of the last nightly that got its runs done (ok or partial). */
+export function lastCompletedNightlyAsOf(db: Db): string | null {
+  return (stmt(db, `SELECT max(as_of) FROM nightly_runs WHERE status IN ('ok', 'partial')`).pluck().get() as string | null) ?? null;
+}
+
+export function latestNightly(db: Db): NightlyRow | undefined {
+  return stmt(db, 'SELECT * FROM nightly_runs ORDER BY nightly_id DESC LIMIT 1').get() as NightlyRow | undefined;
+}
+
+export function hasExport(db: Db, partnerId: string, asOf: string): boolean {
+  return stmt(db, 'SELECT 1 FROM exports WHERE partner_id = ? AND as_of = ? LIMIT 1').get(partnerId, asOf) !== undefined;
+}
+
+export function hasRunFor(db: Db, asOf: string): boolean {
+  return stmt(db, `SELECT 1 FROM runs WHERE as_of = ? AND status = 'complete' LIMIT 1`).get(asOf) !== undefined;
+}
