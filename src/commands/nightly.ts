@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { exportPartner } from '../export/export.js';
+import { partnerKey } from '../export/key.js';
+import { runNightly, type Exporter } from '../nightly/nightly.js';
+import { VERSION } from '../version.js';
+import { config, contextFrom, openStore, printJson, say, warn, withLock } from './context.js';
+import { asOfOption } from './dates.js';
+import type { Db } from '../store/db.js';
+import type { LoadedConfig } from '../config/load.js';
+
+export function register(program: Command): void {
+  program
+    .command('nightly')
+    .description('the cron job: ingest the inbox, run the campaigns (catching up missed nights), write due partner exports, prune')
+    .option('--as-of <date>', 'the night to run (default: yesterday in the config timezone)')
+    .option('--no-catch-up', 'run only --as-of, even if earlier nights were missed')
+    .addHelpText(
+      'after',
+      `
+Crontab (the tool locks itself; no flock needed):
+  15 2 * * *  cd /srv/rewards && REWARDS_KEY_ACME=... bin/rewards nightly --quiet >>/var/log/rewards/nightly.log 2>&1 || echo "rewards nightly exit $?" | mail -s "rewards nightly failed" oncall@example.com
+
+Exit codes: 0 every step succeeded; 65 some input was rejected or a file failed, the rest ran;
+75 another run holds the lock (retry later); 78 bad config; otherwise the failing step's code.
+
+Examples:
+  rewards nightly
+  rewards nightly --as-of 2026-03-31 --json | jq .steps`,
+    )
+    .action(async (flags: { asOf?: string; catchUp: boolean }, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      const cfg = config(ctx, true);
+      const asOf = asOfOption(flags.asOf, cfg.config);
+      const db = openStore(ctx);
+      try {
+        const summary = await withLock(db, 'nightly', () =>
+          runNightly(db, cfg, {
+            asOf,
+            catchUp: flags.catchUp,
+            stdin: ctx.stdin,
+            exporter: exporterFor(db, cfg, ctx.env),
+            onStep: ctx.interactive ? (s) => ctx.stderr.write(`\r\x1b[2Knightly ${asOf}: ${s}...`) : undefined,
+          }),
+        );
+        if (ctx.interactive) ctx.stderr.write('\r\x1b[2K');
+        if (ctx.json) printJson(ctx, summary);
+        for (const st of summary.steps) if (!st.ok && st.error) warn(ctx, `${st.step}: ${st.error}`);
+        const i = summary.ingest;
+        const grants = summary.runs.reduce((n, r) => n + r.grants, 0);
+        const exp = summary.exports.filter((e) => e.status === 'written').length;
+        const line =
+          `nightly ${asOf}: ${summary.status} (exit ${summary.exit}); ` +
+          `ingest ${i.files} file(s), ${i.inserted} new row(s), ${i.rejected} rejected, ${i.failed} failed; ` +
+          `run ${summary.dates.length === 1 ? summary.dates[0] : `${summary.dates[0]}..${summary.dates[summary.dates.length - 1]}`}: ${grants} grant(s); ` +
+          `${exp} export(s); pruned ${summary.prune?.events ?? 0} event(s), ${summary.prune?.rejects ?? 0} reject(s)`;
+        if (!ctx.json) say(ctx, line);
+        process.exitCode = summary.exit;
+      } finally {
+        db.close();
+      }
+    });
+}
+
+function exporterFor(db: Db, cfg: LoadedConfig, env: NodeJS.ProcessEnv): Exporter {
+  return async (partnerId, asOf) => {
+    const partner = cfg.config.partners.find((p) => p.id === partnerId)!;
+    const key = partnerKey(env, partner, `${cfg.path}: partners[${cfg.config.partners.indexOf(partner)}]`);
+    const r = await exportPartner(db, { config: cfg.config, partner, asOf, outbox: cfg.resolvePath(cfg.config.paths.outbox), key, toolVersion: VERSION });
+    return { dir: r.dir };
+  };
+}
