@@ -8,6 +8,8 @@ import * as explain from './commands/explain.js';
 import * as report from './commands/report.js';
 import * as prune from './commands/prune.js';
 import * as status from './commands/status.js';
+import * as exportCmd from './commands/export.js';
+import * as keygen from './commands/keygen.js';
 import * as nightly from './commands/nightly.js';
 
 /** The one place that turns errors into exit codes and calls process.exit. */
@@ -24,7 +26,7 @@ export function buildProgram(): Command {
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
-  for (const mod of [ingest, rejects, run, explain, report, prune, status, nightly]) mod.register(program);
+  for (const mod of [ingest, rejects, run, explain, report, prune, status, nightly, exportCmd, keygen]) mod.register(program);
   for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });
   return program;
 }

@@ -1,0 +1,98 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { EXIT, RewardsError } from '../errors.js';
+import { exportPartner, findPartner, parseAsOf } from '../export/export.js';
+import { partnerKey } from '../export/key.js';
+import { acquireLock } from '../store/lock.js';
+import { config, contextFrom, type Context, openStore, printJson, say, warn } from './context.js';
+
+interface ExportFlags {
+  partner: string;
+  asOf?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description("write one partner's de-identified export folder: pseudonymous rows, suppressed aggregates, manifest, SHA256SUMS")
+    .requiredOption('--partner <id>', 'a partner id from the config\'s "partners" block')
+    .option('--as-of <date>', "data up to this date, YYYY-MM-DD (default: yesterday in the config's timezone)")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  export REWARDS_KEY_ACME="$(rewards keygen)"   # once; keep the key in your secret store
+  rewards export --partner acme
+  rewards export --partner acme --as-of 2026-03-31 --json | jq .dir
+
+Writes <paths.outbox>/<partner>/<as-of>/ with members.csv, grants.csv, activity.csv, summary.csv,
+manifest.json, SHA256SUMS and _SUCCESS. The folder appears complete or not at all; exporting the same
+date again replaces it atomically. See README, "Partner exports", for the de-identification rules.`,
+    )
+    .action(async (flags: ExportFlags, cmd: Command) => {
+      await runExport(contextFrom(cmd), flags);
+    });
+}
+
+function toolVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function runExport(ctx: Context, flags: ExportFlags): Promise<void> {
+  // Everything that can be refused is checked before the database or the outbox is touched.
+  const cfg = config(ctx, true);
+  const where = cfg.path ?? ctx.configPath;
+  const partner = findPartner(cfg.config, flags.partner, where);
+  const asOf = parseAsOf(flags.asOf, cfg.config.timezone);
+  const index = cfg.config.partners.indexOf(partner);
+  const key = partnerKey(ctx.env, partner, `partners[${index}]`);
+
+  const db = openStore(ctx, { mustExist: true });
+  // Not withLock: its signal handler would write to the database while the export holds an open
+  // read cursor. Here a signal only asks the export to stop; it cleans up and the lock is released below.
+  const release = acquireLock(db, 'export');
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) =>
+    abort.abort(new RewardsError(`export interrupted by ${sig}: nothing was published, any previous export of ${asOf} is unchanged; rerun`, EXIT.TEMPFAIL));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const r = await exportPartner(db, {
+      config: cfg.config,
+      partner,
+      asOf,
+      outbox: cfg.resolvePath(cfg.config.paths.outbox),
+      key,
+      toolVersion: toolVersion(),
+      signal: abort.signal,
+    });
+    if (ctx.json) {
+      printJson(ctx, {
+        partner: r.partner,
+        as_of: r.as_of,
+        dir: r.dir,
+        files: r.files.map((f) => ({ name: f.name, rows: f.rows, sha256: f.sha256 })),
+        members: r.members,
+        excluded_no_consent: r.excluded_no_consent,
+        safe_harbor: r.safe_harbor,
+      });
+    } else {
+      const rows = Object.fromEntries(r.files.map((f) => [f.name, f.rows]));
+      say(
+        ctx,
+        `exported partner ${r.partner} as of ${r.as_of} to ${r.dir}: ${r.members} members (${r.excluded_no_consent} without consent left out), ` +
+          `${rows['grants.csv']} grants, ${rows['activity.csv']} activity rows, ${rows['summary.csv']} summary rows (${r.suppressed_cells} suppressed); ` +
+          `key ${r.key_fingerprint}`,
+      );
+    }
+    if (!r.safe_harbor) {
+      warn(ctx, `partner ${r.partner}: dates at ${r.date_precision} precision are NOT HIPAA Safe Harbor; this export needs an expert determination before it is shared`);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    release();
+    db.close();
+  }
+}

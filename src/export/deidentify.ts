@@ -1,0 +1,83 @@
+import { createHash, createHmac } from 'node:crypto';
+import { parseDate } from '../time/datetime.js';
+import { RESTRICTED_ZIP3, TOP_CODE_AGE, US_STATE_CODES } from './reference-data.js';
+
+/**
+ * The de-identification rules of a partner export, as pure functions: each takes a value from the
+ * members/grants/activity tables and returns what may leave the building. The README states the same
+ * rules; test/export/deidentify.test.ts pins them.
+ */
+
+export type DatePrecision = 'year' | 'month' | 'day';
+
+/**
+ * A member's pseudonym at one partner: lowercase hex HMAC-SHA256 of the user_id (UTF-8), keyed with
+ * the partner's key. Keyed (not a plain hash) so that nobody without the key can confirm a guessed
+ * user_id; per partner so that two partners cannot join their files on it.
+ */
+export function pseudonym(key: Buffer, userId: string): string {
+  return createHmac('sha256', key).update(userId, 'utf8').digest('hex');
+}
+
+/** First 16 hex characters of sha256(key): lets a partner tell key rotations apart, reveals nothing usable. */
+export function keyFingerprint(key: Buffer): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
+/**
+ * The first three digits of a US ZIP (ZIP+4 accepted), `000` for the sparsely populated areas Safe
+ * Harbor lists, and '' for anything that is not a ZIP (a malformed value could be anything, so none of
+ * it is kept).
+ */
+export function zip3(zip: string | null | undefined): string {
+  const m = /^\s*(\d{3})\d{2}(?:-?\d{4})?\s*$/.exec(zip ?? '');
+  if (!m) return '';
+  const z3 = m[1]!;
+  return RESTRICTED_ZIP3.has(z3) ? '000' : z3;
+}
+
+export const TOP_CODED = `${TOP_CODE_AGE}+`;
+
+/**
+ * Birth year, or `90+` when the member is 90 or older on the as-of date, or turns 90 later in that
+ * calendar year. The second half is deliberate: if a 1936 birth year were shown for the 89-year-olds
+ * of an as-of date in 2026 while the 90-year-olds of the same year became `90+`, the year shown would
+ * reveal that the birthday falls after the as-of day, i.e. something finer than the year.
+ * Missing or invalid dates give ''.
+ */
+export function birthYear(birthDate: string | null | undefined, asOf: string): string {
+  const b = birthDate ? parseDate(birthDate) : null;
+  const a = parseDate(asOf);
+  if (!b || !a) return '';
+  if (b.y > a.y) return ''; // born after the as-of date: a data error, not something to pass on
+  return a.y - b.y >= TOP_CODE_AGE ? TOP_CODED : String(b.y);
+}
+
+/** Ten-year band of an exported birth year for the summary: `1980-1989`, `90+`, or `unknown`. */
+export function birthYearBand(exportedBirthYear: string): string {
+  if (exportedBirthYear === TOP_CODED) return TOP_CODED;
+  if (!/^\d{4}$/.test(exportedBirthYear)) return 'unknown';
+  const start = Math.floor(Number(exportedBirthYear) / 10) * 10;
+  return `${start}-${start + 9}`;
+}
+
+/** A YYYY-MM-DD date cut to the partner's precision: `2026`, `2026-03` or `2026-03-14`. */
+export function generaliseDate(date: string, precision: DatePrecision): string {
+  if (!parseDate(date)) return '';
+  return precision === 'year' ? date.slice(0, 4) : precision === 'month' ? date.slice(0, 7) : date;
+}
+
+/** A USPS state code, or '' for anything else (the column is free text at ingest). */
+export function stateCode(state: string | null | undefined): string {
+  const s = (state ?? '').trim().toUpperCase();
+  return US_STATE_CODES.has(s) ? s : '';
+}
+
+/**
+ * Spreadsheet formula injection: a cell that starts with = + - @, a tab or a carriage return can be run
+ * as a formula when the partner opens the CSV in Excel or Sheets. Such cells get a leading apostrophe
+ * (OWASP's recommendation), which spreadsheets show as text and which changes nothing else.
+ */
+export function neutraliseFormula(cell: string): string {
+  return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+}

@@ -1,0 +1,245 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { CantCreateError, fsError } from '../errors.js';
+import { neutraliseFormula } from './deidentify.js';
+
+/**
+ * The side effects of an export: files written into a staging folder beside the target, then
+ * published by one atomic rename.
+ *
+ * Layout: `<outbox>/<partner>/<as-of>` is a symbolic link to a complete folder
+ * `<outbox>/<partner>/.<as-of>.<stamp>`. POSIX cannot rename a folder over a non-empty folder, and
+ * moving the old one away first would leave a moment with no folder at all; replacing a link with
+ * rename(2) is atomic, so a reader (or a kill -9) only ever sees the previous export or the new one.
+ */
+
+export const FILE_MODE = 0o640;
+export const DIR_MODE = 0o750;
+
+export interface FileInfo {
+  name: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** Records per csv-stringify call: large enough to amortise the call, small enough to keep memory flat. */
+const BATCH = 1024;
+
+export type Cell = string | number;
+
+/**
+ * A CSV file written as rows arrive: every text cell is neutralised against formula injection, bytes
+ * are hashed as they are written, and the file is fsynced on close.
+ */
+export class CsvFileWriter {
+  private fd: number;
+  private readonly hash = createHash('sha256');
+  private batch: Cell[][] = [];
+  rows = 0;
+  bytes = 0;
+
+  constructor(
+    readonly path: string,
+    header: readonly string[],
+  ) {
+    try {
+      this.fd = openSync(path, 'wx', FILE_MODE);
+    } catch (err) {
+      throw fsError(err, path, 'write');
+    }
+    this.emit(stringify([header as string[]]));
+  }
+
+  write(row: Cell[]): void {
+    for (let i = 0; i < row.length; i++) {
+      const c = row[i];
+      if (typeof c === 'string') row[i] = neutraliseFormula(c);
+    }
+    this.batch.push(row);
+    this.rows++;
+    if (this.batch.length >= BATCH) this.flush();
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    const text = stringify(this.batch);
+    this.batch = [];
+    this.emit(text);
+  }
+
+  private emit(text: string): void {
+    const buf = Buffer.from(text, 'utf8');
+    this.hash.update(buf);
+    this.bytes += buf.length;
+    try {
+      let off = 0;
+      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    } catch (err) {
+      throw fsError(err, this.path, 'write');
+    }
+  }
+
+  close(): FileInfo {
+    this.flush();
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+    } catch (err) {
+      throw fsError(err, this.path, 'write');
+    }
+    this.fd = -1;
+    return { name: basename(this.path), rows: this.rows, bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+
+  /** Closes the file after a failure; the staging folder is removed anyway. */
+  discard(): void {
+    if (this.fd < 0) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already failing; the original error is the one to report
+    }
+    this.fd = -1;
+  }
+}
+
+/** Writes a small file whole, with the export's mode, and fsyncs it. */
+export function writeDurable(path: string, content: string | Buffer): { bytes: number; sha256: string } {
+  const buf = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+  try {
+    const fd = openSync(path, 'wx', FILE_MODE);
+    try {
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw fsError(err, path, 'write');
+  }
+  return { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
+}
+
+/** fsync on a folder makes the names in it (new files, a rename) durable, not only the file contents. */
+export function fsyncDir(path: string): void {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw fsError(err, path, 'write');
+  }
+}
+
+/** Hidden siblings of `<as-of>`: its versions, a staging folder, or a link about to be renamed. */
+function siblingPrefix(asOf: string): string {
+  return `.${asOf}.`;
+}
+
+/** The version folder `<as-of>` currently points to, or null when there is no export yet. */
+export function currentVersion(partnerDir: string, asOf: string): string | null {
+  const target = join(partnerDir, asOf);
+  let st;
+  try {
+    st = lstatSync(target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fsError(err, target, 'write');
+  }
+  if (!st.isSymbolicLink()) {
+    throw new CantCreateError(
+      `${target}: exists and is not an export written by rewards (expected a link to a .${asOf}.* folder); move it away and rerun`,
+    );
+  }
+  return readlinkSync(target);
+}
+
+/**
+ * Creates the partner folder if needed, removes what an interrupted export left behind (staging
+ * folders, a half-made link, versions no longer pointed to) and creates a fresh staging folder.
+ * Runs under the database lock, so no other export of this database is writing there.
+ */
+export function prepareStaging(partnerDir: string, asOf: string, stamp: string): { staging: string; previous: string | null } {
+  try {
+    mkdirSync(partnerDir, { recursive: true, mode: DIR_MODE });
+  } catch (err) {
+    throw fsError(err, partnerDir, 'write');
+  }
+  const previous = currentVersion(partnerDir, asOf);
+  removeStale(partnerDir, asOf, previous);
+  const staging = join(partnerDir, `${siblingPrefix(asOf)}${stamp}-${randomBytes(4).toString('hex')}`);
+  try {
+    mkdirSync(staging, { mode: DIR_MODE });
+  } catch (err) {
+    throw fsError(err, staging, 'write');
+  }
+  return { staging, previous };
+}
+
+function removeStale(partnerDir: string, asOf: string, keep: string | null): void {
+  let names: string[];
+  try {
+    names = readdirSync(partnerDir);
+  } catch (err) {
+    throw fsError(err, partnerDir, 'write');
+  }
+  for (const name of names) {
+    if (!name.startsWith(siblingPrefix(asOf)) || name === keep) continue;
+    try {
+      rmSync(join(partnerDir, name), { recursive: true, force: true });
+    } catch (err) {
+      throw fsError(err, join(partnerDir, name), 'write');
+    }
+  }
+}
+
+/**
+ * Points `<as-of>` at the complete staging folder in one rename, makes that durable, then removes the
+ * version it replaced.
+ */
+export function publish(partnerDir: string, asOf: string, staging: string, previous: string | null): string {
+  const target = join(partnerDir, asOf);
+  const link = join(partnerDir, `${siblingPrefix(asOf)}link-${randomBytes(4).toString('hex')}`);
+  try {
+    // Relative, so the outbox can be moved or mounted elsewhere and still resolve.
+    symlinkSync(basename(staging), link);
+    renameSync(link, target);
+  } catch (err) {
+    rmSync(link, { force: true });
+    throw fsError(err, target, 'write');
+  }
+  fsyncDir(partnerDir);
+  // Only ever a sibling this tool made: a link edited by hand must not make us delete elsewhere.
+  if (previous && previous !== basename(staging) && previous.startsWith(siblingPrefix(asOf)) && !previous.includes('/')) {
+    rmSync(join(partnerDir, previous), { recursive: true, force: true });
+  }
+  return target;
+}
+
+/** Removes a staging folder after a failure; never throws over the original error. */
+export function discardStaging(staging: string): void {
+  try {
+    rmSync(staging, { recursive: true, force: true });
+  } catch {
+    // left for the next export's clean-up
+  }
+}
