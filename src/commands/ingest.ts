@@ -115,9 +115,17 @@ export function printReport(ctx: Context, report: IngestReport): void {
       continue;
     }
     if (f.status === 'skipped') say(ctx, `${f.path}: skipped, already ingested in full as batch ${f.batch_id} (--force reads it again)`);
-    else if (f.status === 'ingested' || f.batch_id !== null) {
+    else if (f.status === 'ingested') {
       const extra = f.extra_columns.length ? `; ignored column(s): ${f.extra_columns.join(', ')}` : '';
       say(ctx, `${f.path}: ${f.status}, batch ${f.batch_id}: ${f.rows} rows, ${f.inserted} inserted, ${f.duplicates} duplicates, ${f.conflicts} conflicts, ${f.rejected} rejected${extra}`);
+    } else if (f.error) {
+      // A bad file: one line naming the file and the problem, and what was kept of it, if anything.
+      const kept =
+        f.rows > 0
+          ? `; batch ${f.batch_id} (failed) kept what was read before: ${f.rows} rows, ${f.inserted} inserted, ${f.duplicates} duplicates, ${f.conflicts} conflicts, ${f.rejected} rejected`
+          : '';
+      warn(ctx, f.error + kept);
+      continue;
     }
     if (f.error) warn(ctx, f.error);
   }

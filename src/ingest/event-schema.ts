@@ -42,7 +42,8 @@ const timezone = optionalText.refine((v) => v === null || isValidTimeZone(v), {
 
 /** One event row as read from an export, keyed by canonical field name. */
 export const EventInput = z.object({
-  event_id: idText.optional(),
+  // Optional: absent, empty or null (NDJSON) means "derive one".
+  event_id: z.preprocess((v) => (v === null ? undefined : v), idText.optional()),
   user_id: idText.pipe(z.string().min(1, 'is required and must not be empty')),
   event_type: requiredText,
   occurred_at: occurredAt,

@@ -9,7 +9,11 @@ export const MEMBER_REQUIRED = ['user_id'] as const;
 const TRUE = new Set(['true', 'yes', 'y', '1', 't']);
 const FALSE = new Set(['false', 'no', 'n', '0', 'f', '']);
 
-const consent = z.union([z.boolean(), z.number(), z.string(), z.null()]).transform((v, ctx): 0 | 1 => {
+const consent = z
+  .union([z.boolean(), z.number(), z.string(), z.null()], {
+    error: (iss) => `${JSON.stringify(iss.input)} is not a yes/no value (use true/false, yes/no or 1/0)`,
+  })
+  .transform((v, ctx): 0 | 1 => {
   if (v === null || v === undefined) return 0;
   if (typeof v === 'boolean') return v ? 1 : 0;
   const s = String(v).trim().toLowerCase();
@@ -25,7 +29,9 @@ const birthDate = optionalText.refine((v) => v === null || isValidDate(v), {
 
 // ZIPs are text: a number would lose the leading zero of 02134. ZIP+4 is accepted and kept as written.
 const zip = z
-  .union([z.string(), z.null()])
+  .union([z.string(), z.null()], {
+    error: (iss) => `expected the ZIP code as text (a number loses leading zeros), got ${JSON.stringify(iss.input)}`,
+  })
   .transform((v) => (v ?? '').trim() || null)
   .refine((v) => v === null || /^\d{5}(-?\d{4})?$/.test(v), {
     error: (iss) => `${JSON.stringify(iss.input)} is not a US ZIP code (expected 5 digits, or ZIP+4)`,

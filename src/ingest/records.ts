@@ -1,4 +1,5 @@
-import { parse as parseCsv, type CsvError } from 'csv-parse';
+import { isUtf8 } from 'node:buffer';
+import { parse as parseCsv, CsvError } from 'csv-parse';
 import { DataError } from '../errors.js';
 import { type Format, readBytes, type Source } from './source.js';
 
@@ -40,23 +41,61 @@ function columnFor(field: string, spec: FieldSpec): string {
   return (spec.map[field] ?? field).trim().toLowerCase();
 }
 
-/** Decodes UTF-8 strictly: a wrong byte is an error naming its position, never a silent U+FFFD. */
-async function* utf8(src: Source, bytes: AsyncIterable<Buffer>): AsyncGenerator<string> {
-  const dec = new TextDecoder('utf-8', { fatal: true });
-  let offset = 0;
-  for await (const b of bytes) {
-    try {
-      yield dec.decode(b, { stream: true });
-    } catch {
-      throw new DataError(`${src.path}: invalid UTF-8 in the block starting at byte ${offset}; re-export the file as UTF-8`);
-    }
-    offset += b.length;
+/**
+ * Stands in for bytes that are not valid UTF-8, so that the CSV record holding them can be rejected
+ * (with the line it starts on) instead of failing the whole file. A noncharacter: never in real text,
+ * and only looked for once the file has shown a bad byte.
+ */
+const BAD_BYTE = '\uFDD0';
+
+/** Length of a trailing UTF-8 sequence cut short at the end of `b` (0 when the block ends cleanly). */
+function incompleteTail(b: Buffer): number {
+  for (let i = b.length - 1; i >= 0 && i >= b.length - 3; i--) {
+    const c = b[i]!;
+    if ((c & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead byte
+    if (c < 0xc0) return 0; // ASCII
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    return b.length - i < need ? b.length - i : 0;
   }
-  try {
-    const rest = dec.decode();
-    if (rest) yield rest;
-  } catch {
-    throw new DataError(`${src.path}: invalid UTF-8 at the end of the file; re-export the file as UTF-8`);
+  return 0;
+}
+
+/** Decodes a block that holds invalid UTF-8: each bad line gets BAD_BYTE where its bad bytes were. */
+function decodeLenient(b: Buffer): string {
+  let out = '';
+  let start = 0;
+  while (start < b.length) {
+    const nl = b.indexOf(10, start);
+    const end = nl < 0 ? b.length : nl + 1;
+    const line = b.subarray(start, end);
+    out += isUtf8(line) ? line.toString('utf8') : line.toString('utf8').replaceAll('\uFFFD', BAD_BYTE);
+    start = end;
+  }
+  return out;
+}
+
+/**
+ * Decodes UTF-8 as text for the CSV parser. Valid blocks (the normal case) are decoded as they are;
+ * invalid bytes are marked with BAD_BYTE (see above) and `state.invalid` is set, never silently
+ * turned into U+FFFD. A BOM is left for the parser to drop.
+ */
+async function* utf8(bytes: AsyncIterable<Buffer>, state: { invalid: boolean }): AsyncGenerator<string> {
+  let carry: Buffer = Buffer.alloc(0);
+  for await (const chunk of bytes) {
+    const b = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+    const cut = b.length - incompleteTail(b);
+    carry = Buffer.from(b.subarray(cut));
+    const whole = b.subarray(0, cut);
+    if (isUtf8(whole)) yield whole.toString('utf8');
+    else {
+      state.invalid = true;
+      yield decodeLenient(whole);
+    }
+  }
+  if (carry.length) {
+    // A multi-byte character cut short by the end of the file.
+    state.invalid = true;
+    yield BAD_BYTE;
   }
 }
 
@@ -86,19 +125,35 @@ async function* csvRecords(
   const parser = parseCsv({
     delimiter: format === 'tsv' ? '\t' : ',',
     raw: true,
+    bom: true,
     relax_column_count: true,
+    // RFC 4180 quoting for both; in TSV, whose exports often leave quotes unescaped, a quote inside
+    // an unquoted field is taken as written.
     relax_quotes: format === 'tsv',
     skip_empty_lines: true,
     record_delimiter: ['\r\n', '\n'],
-    // TSV exports rarely quote; a stray quote must not swallow the rest of the file.
-    quote: format === 'tsv' ? false : '"',
+    // Bounded memory: an unclosed quote must not buffer the rest of a big file as one field.
+    max_record_size: MAX_LINE_BYTES,
   });
+  const decoding = { invalid: false };
+  // Waits until the parser wants more text, or is gone (it failed, or the reader stopped early).
+  const writable = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        parser.off('drain', done);
+        parser.off('close', done);
+        resolve();
+      };
+      parser.on('drain', done);
+      parser.on('close', done);
+    });
   const feeding = (async () => {
     try {
-      for await (const text of utf8(src, bytes)) {
-        if (!parser.write(text)) await new Promise((r) => parser.once('drain', r));
+      for await (const text of utf8(bytes, decoding)) {
+        if (parser.destroyed) return;
+        if (!parser.write(text)) await writable();
       }
-      parser.end();
+      if (!parser.destroyed) parser.end();
     } catch (err) {
       parser.destroy(err as Error);
     }
@@ -114,6 +169,9 @@ async function* csvRecords(
       const line = nextLine + leading;
       nextLine += total;
       if (!index) {
+        if (decoding.invalid && rec.raw.includes(BAD_BYTE)) {
+          throw new DataError(`${src.path}: line 1: the header is not valid UTF-8; re-export the file as UTF-8`);
+        }
         header = rec.record.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, '') : h).trim().toLowerCase());
         index = new Map(header.map((h, i) => [h, i]));
         const missing = spec.required.filter((f) => !index!.has(columnFor(f, spec)));
@@ -129,7 +187,15 @@ async function* csvRecords(
         width = header.length;
         continue;
       }
-      const raw = rec.raw.replace(/^[\r\n]+/, '').replace(/\r?\n$/, '');
+      // csv-parse's raw text starts with any blank lines skipped before the record and ends with
+      // (part of) its line break: keep the record only.
+      const raw = rec.raw.replace(/^[\r\n]+/, '').replace(/\r?\n?$/, '');
+      if (decoding.invalid && raw.includes(BAD_BYTE)) {
+        const col = rec.record.findIndex((v) => v.includes(BAD_BYTE));
+        const where = col >= 0 && header[col] ? `${header[col]}: ` : '';
+        yield { line, raw: raw.replaceAll(BAD_BYTE, '\uFFFD'), error: `${where}contains bytes that are not valid UTF-8; re-export the file as UTF-8` };
+        continue;
+      }
       if (rec.record.length !== width) {
         yield { line, raw, error: `has ${rec.record.length} fields, the header has ${width}` };
         continue;
@@ -143,9 +209,9 @@ async function* csvRecords(
     }
   } catch (err) {
     if (err instanceof DataError) throw err;
-    const ce = err as CsvError;
-    if (ce.code && String(ce.code).startsWith('CSV_')) {
-      throw new DataError(`${src.path}: line ${ce.lines ?? nextLine}: ${ce.message.replace(/^Invalid Record Length: /, '')}; fix the quoting and ingest again`);
+    if (err instanceof CsvError) {
+      const msg = err.message.replace(/^Invalid Record Length: /, '').replace(/\uFEFF/g, '');
+      throw new DataError(`${src.path}: line ${err.lines ?? nextLine}: ${msg}; fix the quoting and ingest again`);
     }
     throw err;
   } finally {

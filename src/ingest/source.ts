@@ -94,6 +94,9 @@ export async function* readBytes(src: Source, onBytes: (n: number) => void): Asy
   let total = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (total === 0 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
+        throw new DataError(`${src.path}: is UTF-16 text (byte order mark ${chunk[0] === 0xff ? 'FF FE' : 'FE FF'}), not UTF-8; re-export the file as UTF-8`);
+      }
       if (total === 0 && looksBinary(chunk)) {
         throw new DataError(`${src.path}: looks like a binary file, not ${src.format.toUpperCase()} text (NUL bytes in the first block); check that this is the right file`);
       }

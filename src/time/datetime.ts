@@ -5,7 +5,7 @@ import { tzOffset } from '@date-fns/tz';
  * Parsing is hand-written (not Date.parse) because Date.parse accepts 2026-02-30 and guesses zones.
  */
 const DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 export type ZoneKind = 'utc' | 'offset' | 'none';
@@ -22,8 +22,15 @@ export interface ParsedDateTime {
   canonical: string;
 }
 
+/** Date.UTC, minus its quirk of reading years 0-99 as 1900-1999. */
+function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  const t = new Date(Date.UTC(2000, mo, d, h, mi, s, ms));
+  t.setUTCFullYear(y, mo, d);
+  return t.getTime();
+}
+
 export function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return new Date(utcMs(year, month, 0)).getUTCDate();
 }
 
 /** `YYYY-MM-DD` that names a real calendar day, or null. */
@@ -58,12 +65,12 @@ export function parseDateTime(s: string): ParsedDateTime | null {
   if (z) zone = 'utc';
   else if (sign) {
     const oh = Number(ohs);
-    const om = Number(oms);
+    const om = oms === undefined ? 0 : Number(oms); // ISO 8601 allows +hh (PostgreSQL writes it so)
     if (oh > 23 || om > 59) return null;
     offsetMinutes = (sign === '-' ? -1 : 1) * (oh * 60 + om);
     zone = 'offset';
   }
-  const wall = Date.UTC(y, mo - 1, d, h, mi, sec, ms);
+  const wall = utcMs(y, mo - 1, d, h, mi, sec, ms);
   if (Number.isNaN(wall)) return null;
   const instant = wall - offsetMinutes * 60_000;
   const date = `${ys}-${mos}-${ds}`;
