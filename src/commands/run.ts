@@ -44,7 +44,8 @@ export async function runCommand(ctx: Context, flags: RunFlags) {
       throw new UsageError(`--campaign ${id}: no such campaign in ${cfg.path}; campaigns are ${cfg.config.campaigns.map((c) => c.id).join(', ') || '(none)'}`);
     }
   }
-  const db = openStore(ctx);
+  // A dry run writes nothing, not even a new empty database.
+  const db = openStore(ctx, { mustExist: flags.dryRun ?? false });
   try {
     if (flags.dryRun) {
       const plan = planRun(db, cfg.config, { asOf, campaignIds: ids, full: true });

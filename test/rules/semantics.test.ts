@@ -1,7 +1,9 @@
 // Each rule's semantics at its edges, through the CLI: one data set where every member exercises one
 // edge, ingested once, then runs at several as-of dates (before start, mid-campaign, in grace, closed).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dates, ev, type Ev, reward, Workspace } from './ws.js';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 const ws = new Workspace();
 
