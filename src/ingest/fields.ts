@@ -19,9 +19,11 @@ export const optionalText = z
     return t === '' ? null : t;
   });
 
+const notAnId = { error: (iss: { input?: unknown }) => `expected text or an integer, got ${JSON.stringify(iss.input)}` };
+
 /** Ids may come as numbers in NDJSON exports; they are stored as text. */
 export const idText = z
-  .union([z.string(), z.number().int().nonnegative()], {
+  .union([z.string(), z.number().int(notAnId).nonnegative(notAnId)], {
     error: (iss) => (iss.input === undefined || iss.input === null ? 'is required' : `expected text or an integer, got ${JSON.stringify(iss.input)}`),
   })
   .transform((v) => String(v).trim())
