@@ -71,7 +71,10 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
   const state: CampaignState = {
     campaign_id: c.id,
     fingerprint,
-    last_as_of: prev && prev.last_as_of > asOf ? prev.last_as_of : asOf,
+    // What this evaluation covered, even when it is earlier than the last one: a rerun of an earlier
+    // date saw events up to the watermark only through its own as-of, so the next incremental run
+    // must look again at every member with activity after it.
+    last_as_of: asOf,
     events_watermark: wm.events,
     members_watermark: wm.members,
     over_budget: overBudget.length,
