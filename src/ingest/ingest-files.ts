@@ -111,7 +111,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
     }
   }
   // Resume an interrupted load of the same bytes; --force starts a fresh batch (rows still dedup).
-  const prior = opts.force ? undefined : findResumableBatch(db, src.sha256, opts.kind);
+  const prior = opts.force ? undefined : findResumableBatch(db, src.sha256, opts.kind, src.format);
   let batch = prior;
   if (batch) reopenBatch(db, batch.batch_id, src.path);
   else batch = createBatch(db, { kind: opts.kind, path: src.path, name: src.name, sha256: src.sha256, size_bytes: src.size, format: src.format });

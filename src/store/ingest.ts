@@ -72,12 +72,15 @@ export function findCompleteBatch(db: Db, sha256: string, kind: BatchKind): Batc
   ) as BatchRow | undefined;
 }
 
-/** The unfinished batch of the same file, if a previous run was interrupted or failed: resume it. */
-export function findResumableBatch(db: Db, sha256: string, kind: BatchKind): BatchRow | undefined {
-  return stmt(db, `SELECT * FROM batches WHERE sha256 = ? AND kind = ? AND status <> 'complete' ORDER BY batch_id DESC LIMIT 1`).get(
-    sha256,
-    kind,
-  ) as BatchRow | undefined;
+/**
+ * The unfinished batch of the same file, if a previous run was interrupted or failed: resume it.
+ * Only when read in the same format: its resume point counts records of that format.
+ */
+export function findResumableBatch(db: Db, sha256: string, kind: BatchKind, format: string): BatchRow | undefined {
+  return stmt(
+    db,
+    `SELECT * FROM batches WHERE sha256 = ? AND kind = ? AND format = ? AND status <> 'complete' ORDER BY batch_id DESC LIMIT 1`,
+  ).get(sha256, kind, format) as BatchRow | undefined;
 }
 
 export function createBatch(
