@@ -35,7 +35,7 @@ export interface NightlySummary {
   nightly_id: number;
   as_of: string;
   dates: string[];
-  status: 'ok' | 'partial';
+  status: 'ok' | 'partial' | 'failed';
   exit: ExitCode;
   ingest: { files: number; ingested: number; skipped: number; failed: number; rows: number; inserted: number; rejected: number; failures: string[] };
   runs: { as_of: string; run_id: number | null; grants: number; amount_cents: number; file: string | null; error?: string }[];
@@ -172,8 +172,8 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
   const failed = steps.filter((s) => !s.ok);
   const other = failed.find((s) => s.exit !== EXIT.DATAERR);
   summary.exit = other ? other.exit : failed.length ? EXIT.DATAERR : EXIT.OK;
-  summary.status = failed.length ? 'partial' : 'ok';
-  // A night whose runs failed is not complete: the next night catches its dates up.
-  if (runStep.ok) finishNightly(db, id, summary.status, summary.exit, summary);
+  // A night whose runs failed is 'failed': the next night catches its dates up.
+  summary.status = !runStep.ok ? 'failed' : failed.length ? 'partial' : 'ok';
+  finishNightly(db, id, summary.status, summary.exit, summary);
   return summary;
 }

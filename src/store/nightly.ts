@@ -5,21 +5,27 @@ export interface NightlyRow {
   as_of: string;
   started_at: string;
   finished_at: string | null;
-  status: 'running' | 'ok' | 'partial';
+  status: 'running' | 'ok' | 'partial' | 'failed';
   exit_code: number | null;
   summary: string | null;
 }
 
-/** Starts a nightly record, or takes over the unfinished one of the same date (a killed night). */
+/**
+ * Starts the record of a night. A night is one row per as-of date: rerunning it (after a crash, or
+ * to finish a failed step) takes over that row, so a repaired night looks like an uninterrupted one.
+ */
 export function beginNightly(db: Db, asOf: string): number {
-  const open = stmt(db, `SELECT nightly_id FROM nightly_runs WHERE as_of = ? AND status = 'running' ORDER BY nightly_id DESC LIMIT 1`)
+  const open = stmt(db, `SELECT nightly_id FROM nightly_runs WHERE as_of = ? ORDER BY nightly_id DESC LIMIT 1`)
     .pluck()
     .get(asOf) as number | undefined;
-  if (open !== undefined) return open;
+  if (open !== undefined) {
+    stmt(db, `UPDATE nightly_runs SET status = 'running', started_at = ?, finished_at = NULL WHERE nightly_id = ?`).run(nowIso(), open);
+    return open;
+  }
   return Number(stmt(db, `INSERT INTO nightly_runs (as_of, started_at, status) VALUES (?, ?, 'running')`).run(asOf, nowIso()).lastInsertRowid);
 }
 
-export function finishNightly(db: Db, id: number, status: 'ok' | 'partial', exitCode: number, summary: unknown): void {
+export function finishNightly(db: Db, id: number, status: 'ok' | 'partial' | 'failed', exitCode: number, summary: unknown): void {
   stmt(db, 'UPDATE nightly_runs SET status = ?, exit_code = ?, summary = ?, finished_at = ? WHERE nightly_id = ?').run(
     status,
     exitCode,

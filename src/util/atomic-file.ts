@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fsError } from '../errors.js';
 
 /** fsync a folder so a rename inside it survives a crash. */
@@ -17,12 +17,21 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
+ * A hidden temp name beside the file, the same on every attempt: writers hold the database lock, so a
+ * rerun after a crash overwrites the leftover and renames it, instead of leaving litter beside the
+ * files a downstream poller reads.
+ */
+function tempName(file: string): string {
+  return join(dirname(file), `.${basename(file)}.tmp`);
+}
+
+/**
  * Writes a file so that readers see either the old content or the new one, never a part:
  * temp name beside it, fsync, rename, fsync the folder.
  */
 export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): void {
   const dir = dirname(file);
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = tempName(file);
   try {
     mkdirSync(dir, { recursive: true });
     const fd = openSync(tmp, 'w', mode);
@@ -46,7 +55,7 @@ export function writeFileAtomic(file: string, content: string | Buffer, mode = 0
  */
 export function writeFileAtomicFrom(file: string, parts: Iterable<string>, mode = 0o644): string {
   const dir = dirname(file);
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = tempName(file);
   const hash = createHash('sha256');
   try {
     mkdirSync(dir, { recursive: true });

@@ -5,8 +5,9 @@ CREATE TABLE nightly_runs (
   as_of       TEXT    NOT NULL,
   started_at  TEXT    NOT NULL,
   finished_at TEXT,
-  -- running: in progress or killed (the next nightly resumes it); ok; partial: some step failed, others ran.
-  status      TEXT    NOT NULL CHECK (status IN ('running', 'ok', 'partial')),
+  -- running: in progress or killed (the next nightly resumes it); ok; partial: some step failed, others ran;
+  -- failed: the runs failed, so the next night catches this date up.
+  status      TEXT    NOT NULL CHECK (status IN ('running', 'ok', 'partial', 'failed')),
   exit_code   INTEGER,
   summary     TEXT                              -- JSON: what each step did
 );
