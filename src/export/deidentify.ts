@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { parseDate } from '../time/datetime.js';
+import { addDays, daysInMonth, parseDate } from '../time/datetime.js';
 import { RESTRICTED_ZIP3, TOP_CODE_AGE, US_STATE_CODES } from './reference-data.js';
 
 /**
@@ -61,10 +61,36 @@ export function birthYearBand(exportedBirthYear: string): string {
   return `${start}-${start + 9}`;
 }
 
+/** How many leading characters of a YYYY-MM-DD date each precision keeps (SQL uses the same via substr). */
+export const PERIOD_LENGTH: Readonly<Record<DatePrecision, number>> = { year: 4, month: 7, day: 10 };
+
 /** A YYYY-MM-DD date cut to the partner's precision: `2026`, `2026-03` or `2026-03-14`. */
 export function generaliseDate(date: string, precision: DatePrecision): string {
   if (!parseDate(date)) return '';
-  return precision === 'year' ? date.slice(0, 4) : precision === 'month' ? date.slice(0, 7) : date;
+  return date.slice(0, PERIOD_LENGTH[precision]);
+}
+
+/**
+ * The periods at a precision that overlap [start, end], each with the part of [start, end] it covers:
+ * what activity is grouped by. Empty when end < start.
+ */
+export function periodsBetween(start: string, end: string, precision: DatePrecision): { period: string; start: string; end: string }[] {
+  const out: { period: string; start: string; end: string }[] = [];
+  let from = start;
+  while (from <= end) {
+    const d = parseDate(from);
+    if (!d) throw new Error(`periodsBetween: bad date ${from}`);
+    const last =
+      precision === 'year'
+        ? `${from.slice(0, 4)}-12-31`
+        : precision === 'month'
+          ? `${from.slice(0, 7)}-${String(daysInMonth(d.y, d.m)).padStart(2, '0')}`
+          : from;
+    const to = last < end ? last : end;
+    out.push({ period: generaliseDate(from, precision), start: from, end: to });
+    from = addDays(to, 1);
+  }
+  return out;
 }
 
 /** A USPS state code, or '' for anything else (the column is free text at ingest). */

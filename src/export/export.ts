@@ -2,30 +2,20 @@ import { join } from 'node:path';
 import type { Campaign, Config, Partner } from '../config/schema.js';
 import { ConfigError, UsageError } from '../errors.js';
 import type { Db } from '../store/db.js';
-import {
-  type CampaignWindow,
-  closeSnapshot,
-  grantAggregates,
-  iterateActivity,
-  iterateGrants,
-  iterateMembers,
-  memberCells,
-  openSnapshot,
-  recordExport,
-} from '../store/export.js';
+import { type CampaignWindow, closeSnapshot, iterateActivity, iterateGrants, iterateMembers, openSnapshot, recordExport } from '../store/export.js';
 import { addDays, isValidDate, todayInZone } from '../time/datetime.js';
 import {
   birthYear,
-  birthYearBand,
   type DatePrecision,
-  generaliseDate,
   keyFingerprint,
+  PERIOD_LENGTH,
+  periodsBetween,
   pseudonym,
   stateCode,
   zip3,
 } from './deidentify.js';
 import { type Cell, CsvFileWriter, discardStaging, type FileInfo, fsyncDir, prepareStaging, publish, writeDurable } from './files.js';
-import { grantsTables, membersTable, SUMMARY_HEADER } from './summary.js';
+import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
 
 /**
  * `rewards export`: one partner's de-identified folder. The core of the command: it gets everything
@@ -93,17 +83,23 @@ export function parseAsOf(value: string | undefined, timezone: string, now = Dat
   return value;
 }
 
-/** What each partner campaign contributes to activity.csv: its rules' event types over [start, min(end, as-of)]. */
-export function campaignWindows(campaigns: readonly Campaign[], ids: readonly string[], asOf: string): CampaignWindow[] {
+/**
+ * What each partner campaign contributes to activity.csv: its rules' event types over
+ * [start, min(end, as-of)], cut into periods at the partner's precision.
+ */
+export function campaignWindows(campaigns: readonly Campaign[], ids: readonly string[], asOf: string, precision: DatePrecision): CampaignWindow[] {
   return ids.map((id) => {
     const c = campaigns.find((x) => x.id === id);
     // The schema already rejects unknown campaign ids in a partner block; this guards a hand-built config.
     if (!c) throw new ConfigError(`partner campaign "${id}" is not a configured campaign; fix the config and rerun`);
+    const end = c.end < asOf ? c.end : asOf;
     return {
       campaign_id: c.id,
       start: c.start,
-      end: c.end < asOf ? c.end : asOf,
+      end,
       event_types: [...new Set(c.rules.map((r) => r.event_type))].sort(),
+      // At day precision every date is its own period: the query groups by date, no list needed.
+      periods: precision === 'day' ? [] : periodsBetween(c.start, end, precision),
     };
   });
 }
@@ -117,15 +113,14 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
   const now = o.now ?? (() => new Date());
   const generatedAt = now().toISOString();
   const partnerDir = join(o.outbox, partner.id);
-  const windows = campaignWindows(o.config.campaigns, partner.campaigns, asOf);
+  const windows = campaignWindows(o.config.campaigns, partner.campaigns, asOf, precision);
+  const periodLength = PERIOD_LENGTH[precision];
 
   const counts = openSnapshot(db, partner.id, partner.require_consent, windows, {
     pseudonym: (u) => pseudonym(o.key, u),
     birthYear: (d) => birthYear(d, asOf),
-    band: birthYearBand,
     zip3,
     state: stateCode,
-    period: (d) => generaliseDate(d, precision),
   });
 
   let staging: string | null = null;
@@ -136,11 +131,13 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     staging = prepared.staging;
     const dir = staging;
 
-    const pump = async <T>(name: string, header: readonly string[], rows: Iterable<T>, toCells: (r: T) => Cell[]): Promise<FileInfo> => {
+    /** Streams rows into one CSV file; `each` sees every row before it is written (for the summary). */
+    const pump = async <T extends Cell[]>(name: string, header: readonly string[], rows: Iterable<T>, each?: (r: T) => void): Promise<FileInfo> => {
       const w = new CsvFileWriter(join(dir, name), header);
       open.push(w);
       for (const r of rows) {
-        w.write(toCells(r));
+        each?.(r);
+        w.write(r);
         if (w.rows % YIELD_EVERY === 0) {
           o.onProgress?.(name, w.rows);
           if (o.signal) {
@@ -152,33 +149,22 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
       return w.close();
     };
 
+    // The summary is tallied from the same streams as the row-level files: one pass over the data,
+    // and the aggregates agree with the files by construction.
+    const memberTally = new MemberTally();
+    const grantTally = new GrantTally();
     const files: FileInfo[] = [];
-    files.push(await pump('members.csv', MEMBERS_HEADER, iterateMembers(db), (r) => [r.member, r.birth_year, r.zip3, r.state]));
+    files.push(await pump('members.csv', MEMBERS_HEADER, iterateMembers(db), (r) => memberTally.add(r[2], r[1])));
     files.push(
-      await pump('grants.csv', GRANTS_HEADER, iterateGrants(db, partner.campaigns, asOf), (r) => [
-        r.member,
-        r.campaign_id,
-        r.rule_id,
-        r.reward_code,
-        r.amount_cents,
-        r.currency,
-        r.earned_period,
-      ]),
+      await pump('grants.csv', GRANTS_HEADER, iterateGrants(db, partner.campaigns, asOf, periodLength), (r) =>
+        grantTally.add(r[0], r[1], r[5], r[2], r[6], r[4]),
+      ),
     );
-    files.push(
-      await pump('activity.csv', ACTIVITY_HEADER, iterateActivity(db), (r) => [
-        r.member,
-        r.campaign_id,
-        r.period,
-        r.event_type,
-        r.active_days,
-        r.events,
-      ]),
-    );
+    files.push(await pump('activity.csv', ACTIVITY_HEADER, iterateActivity(db, precision === 'day')));
     const k = partner.min_cell_size;
-    const grantsSummary = grantsTables(grantAggregates(db, partner.campaigns, asOf), k);
-    const membersSummary = membersTable(memberCells(db), k);
-    files.push(await pump('summary.csv', SUMMARY_HEADER, [...grantsSummary.rows, ...membersSummary.rows], (r) => r.slice()));
+    const grantsSummary = grantsTables(grantTally.cells(), k);
+    const membersSummary = membersTable(memberTally.cells(), k);
+    files.push(await pump('summary.csv', SUMMARY_HEADER, [...grantsSummary.rows, ...membersSummary.rows]));
     closeSnapshot(db);
     o.signal?.throwIfAborted();
 

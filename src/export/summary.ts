@@ -1,3 +1,4 @@
+import { birthYearBand } from './deidentify.js';
 import { complementarySuppression, isSmall, TOTAL, twoWayLines } from './suppression.js';
 
 /**
@@ -48,6 +49,58 @@ export type SummaryCell = string | number;
 export interface SummaryResult {
   rows: SummaryCell[][];
   suppressed: number;
+}
+
+/**
+ * Counts members by zip3 and birth-year band while members.csv streams by: memory bounded by the
+ * number of (zip3, band) pairs, not by members.
+ */
+export class MemberTally {
+  private readonly byKey = new Map<string, MemberCell>();
+
+  add(zip3: string, exportedBirthYear: string): void {
+    const band = birthYearBand(exportedBirthYear);
+    const k = `${zip3}\u0000${band}`;
+    const c = this.byKey.get(k);
+    if (c) c.members++;
+    else this.byKey.set(k, { zip3, band, members: 1 });
+  }
+
+  cells(): MemberCell[] {
+    return [...this.byKey.values()];
+  }
+}
+
+/**
+ * Sums grants by campaign, currency, rule and period, and the totals over rule and/or period, while
+ * grants.csv streams by. The rows must come grouped by member (they do: in pseudonym order), so a
+ * member is counted once per cell by remembering the last member each cell saw.
+ */
+export class GrantTally {
+  private readonly byKey = new Map<string, GrantCell & { last: string }>();
+
+  add(member: string, campaignId: string, currency: string, ruleId: string, period: string, amountCents: number): void {
+    this.bump(member, campaignId, currency, ruleId, period, amountCents);
+    this.bump(member, campaignId, currency, ruleId, null, amountCents);
+    this.bump(member, campaignId, currency, null, period, amountCents);
+    this.bump(member, campaignId, currency, null, null, amountCents);
+  }
+
+  private bump(member: string, campaign_id: string, currency: string, rule_id: string | null, period: string | null, amount: number): void {
+    const k = `${campaign_id}\u0000${currency}\u0000${rule_id ?? '\u0001'}\u0000${period ?? '\u0001'}`;
+    let c = this.byKey.get(k);
+    if (!c) this.byKey.set(k, (c = { campaign_id, currency, rule_id, period, members: 0, grants: 0, amount_cents: 0, last: '' }));
+    if (c.last !== member) {
+      c.members++;
+      c.last = member;
+    }
+    c.grants++;
+    c.amount_cents += amount;
+  }
+
+  cells(): GrantCell[] {
+    return [...this.byKey.values()].map(({ last: _last, ...c }) => c);
+  }
 }
 
 /** Totals sort after the values they total; values sort as text (periods and years sort by time). */

@@ -6,52 +6,44 @@ import { type Db, stmt } from './db.js';
  * pure functions, registered as SQL functions), and the row-level files and aggregates are read from
  * it, so that personal fields never leave SQLite except through those functions. TEMP tables live in
  * SQLite's temp store, which spills to disk: memory stays flat however many members there are.
+ *
+ * Files are read in pseudonym order; where that needs a sort, SQLite's external sorter does it,
+ * spilling to temp files: rows stream from SQLite to the file in constant memory.
  */
 
 /** The core's de-identification functions, called by SQLite while it builds the population. */
 export interface PopulationFunctions {
   pseudonym(userId: string): string;
   birthYear(birthDate: string | null): string;
-  band(birthYear: string): string;
   zip3(zip: string | null): string;
   state(state: string | null): string;
-  /** A YYYY-MM-DD date at the export's precision. */
-  period(date: string): string;
 }
 
+/** One campaign's part of activity.csv: its rules' event types, and its periods clipped to [start, min(end, as-of)]. */
 export interface CampaignWindow {
   campaign_id: string;
-  /** Local dates [start, end] counted for this campaign (end already clamped to the as-of date). */
+  /** Local dates counted: [start, min(end, as-of)]; no window at all when the as-of date is before start. */
   start: string;
   end: string;
   event_types: readonly string[];
+  periods: readonly { period: string; start: string; end: string }[];
 }
 
-export interface ExportMemberRow {
-  member: string;
-  birth_year: string;
-  zip3: string;
-  state: string;
-}
-
-export interface ExportGrantRow {
-  member: string;
-  campaign_id: string;
-  rule_id: string;
-  reward_code: string;
-  amount_cents: number;
-  currency: string;
-  earned_period: string;
-}
-
-export interface ExportActivityRow {
-  member: string;
-  campaign_id: string;
-  period: string;
-  event_type: string;
-  active_days: number;
-  events: number;
-}
+/**
+ * Rows come back as arrays in file column order (better-sqlite3's raw mode): they go to the CSV
+ * writer as they are, with no object per row to build and collect.
+ */
+export type ExportMemberRow = [member: string, birth_year: string, zip3: string, state: string];
+export type ExportGrantRow = [
+  member: string,
+  campaign_id: string,
+  rule_id: string,
+  reward_code: string,
+  amount_cents: number,
+  currency: string,
+  earned_period: string,
+];
+export type ExportActivityRow = [member: string, campaign_id: string, period: string, event_type: string, active_days: number, events: number];
 
 export interface PopulationCounts {
   members: number;
@@ -62,11 +54,11 @@ function registerFunctions(db: Db, f: PopulationFunctions): void {
   const opts = { deterministic: true, varargs: false } as const;
   db.function('export_pseudonym', opts, (u: unknown) => f.pseudonym(String(u)));
   db.function('export_birth_year', opts, (d: unknown) => f.birthYear(typeof d === 'string' ? d : null));
-  db.function('export_band', opts, (y: unknown) => f.band(String(y ?? '')));
   db.function('export_zip3', opts, (z: unknown) => f.zip3(typeof z === 'string' ? z : null));
   db.function('export_state', opts, (s: unknown) => f.state(typeof s === 'string' ? s : null));
-  db.function('export_period', opts, (d: unknown) => f.period(String(d)));
 }
+
+const ownedSnapshots = new WeakMap<Db, boolean>();
 
 /**
  * Opens the read snapshot and builds the partner's population. Everything read until
@@ -87,34 +79,46 @@ export function openSnapshot(
   try {
     db.exec(`
       DROP TABLE IF EXISTS temp.export_pop;
-      DROP TABLE IF EXISTS temp.export_window;
+      DROP TABLE IF EXISTS temp.export_type;
+      DROP TABLE IF EXISTS temp.export_period;
+      -- Clustered by pseudonym: members.csv is a plain scan, and joins driven from here come out in
+      -- pseudonym order without a sort. The index on user_id (built after the load, which is faster)
+      -- carries the pseudonym: it serves lookups and scans in user_id order.
       CREATE TEMP TABLE export_pop (
-        user_id    TEXT PRIMARY KEY,
-        member     TEXT NOT NULL,
+        member     TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL,
         birth_year TEXT NOT NULL,
-        band       TEXT NOT NULL,
         zip3       TEXT NOT NULL,
         state      TEXT NOT NULL
       ) WITHOUT ROWID;
-      CREATE TEMP TABLE export_window (
+      CREATE TEMP TABLE export_type (
         campaign_id TEXT NOT NULL,
         event_type  TEXT NOT NULL,
         start_date  TEXT NOT NULL,
         end_date    TEXT NOT NULL,
         PRIMARY KEY (campaign_id, event_type)
       ) WITHOUT ROWID;
+      CREATE TEMP TABLE export_period (
+        campaign_id TEXT NOT NULL,
+        period      TEXT NOT NULL,
+        start_date  TEXT NOT NULL,
+        end_date    TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, period)
+      ) WITHOUT ROWID;
     `);
     const consent = requireConsent ? 'AND share_consent = 1' : '';
     db.prepare(
-      `INSERT INTO temp.export_pop (user_id, member, birth_year, band, zip3, state)
-       SELECT user_id, export_pseudonym(user_id), by, export_band(by), export_zip3(zip), export_state(state)
-       FROM (SELECT user_id, export_birth_year(birth_date) AS by, zip, state FROM members WHERE partner = ? ${consent})`,
+      `INSERT INTO temp.export_pop (user_id, member, birth_year, zip3, state)
+       SELECT user_id, export_pseudonym(user_id), export_birth_year(birth_date), export_zip3(zip), export_state(state)
+       FROM members WHERE partner = ? ${consent}`,
     ).run(partnerId);
-    db.exec('CREATE INDEX temp.export_pop_member ON export_pop (member)');
-    const win = db.prepare('INSERT OR IGNORE INTO temp.export_window (campaign_id, event_type, start_date, end_date) VALUES (?, ?, ?, ?)');
+    db.exec('CREATE UNIQUE INDEX temp.export_pop_user ON export_pop (user_id)');
+    const type = db.prepare('INSERT OR IGNORE INTO temp.export_type (campaign_id, event_type, start_date, end_date) VALUES (?, ?, ?, ?)');
+    const period = db.prepare('INSERT OR IGNORE INTO temp.export_period (campaign_id, period, start_date, end_date) VALUES (?, ?, ?, ?)');
     for (const w of windows) {
       if (w.end < w.start) continue; // as-of before the campaign started: nothing counted yet
-      for (const t of w.event_types) win.run(w.campaign_id, t, w.start, w.end);
+      for (const t of w.event_types) type.run(w.campaign_id, t, w.start, w.end);
+      for (const p of w.periods) period.run(w.campaign_id, p.period, p.start, p.end);
     }
     const members = db.prepare('SELECT count(*) FROM temp.export_pop').pluck().get() as number;
     const excluded = requireConsent
@@ -127,85 +131,62 @@ export function openSnapshot(
   }
 }
 
-const ownedSnapshots = new WeakMap<Db, boolean>();
-
 /** Ends the snapshot and drops the population (also after a failure: harmless when already closed). */
 export function closeSnapshot(db: Db): void {
   // ROLLBACK of a read-only transaction: nothing in the main database was written.
   if (ownedSnapshots.get(db) && db.inTransaction) db.exec('ROLLBACK');
   ownedSnapshots.delete(db);
-  db.exec('DROP TABLE IF EXISTS temp.export_pop; DROP TABLE IF EXISTS temp.export_window;');
+  db.exec('DROP TABLE IF EXISTS temp.export_pop; DROP TABLE IF EXISTS temp.export_type; DROP TABLE IF EXISTS temp.export_period;');
 }
 
 // Rows are ordered by pseudonym so that the order of a file carries nothing about user ids or about
 // when members joined; the remaining keys make the order total, hence the files byte-stable.
 
 export function iterateMembers(db: Db): IterableIterator<ExportMemberRow> {
-  return db.prepare('SELECT member, birth_year, zip3, state FROM temp.export_pop ORDER BY member').iterate() as IterableIterator<ExportMemberRow>;
+  return db.prepare('SELECT member, birth_year, zip3, state FROM temp.export_pop ORDER BY member').raw().iterate() as IterableIterator<ExportMemberRow>;
 }
 
-/** Grants of the population in the given campaigns, earned up to the as-of date. */
-export function iterateGrants(db: Db, campaignIds: readonly string[], asOf: string): IterableIterator<ExportGrantRow> {
+/** Grants of the population in the given campaigns, earned up to the as-of date; periods cut to `periodLength` characters. */
+export function iterateGrants(db: Db, campaignIds: readonly string[], asOf: string, periodLength: number): IterableIterator<ExportGrantRow> {
+  // Driven from the population in pseudonym order (one index seek into grants per member), so the
+  // rows come out grouped by member, which the summary's distinct-member counts rely on.
   return db
     .prepare(
-      `SELECT p.member, g.campaign_id, g.rule_id, g.reward_code, g.amount_cents, g.currency, export_period(g.earned_on) AS earned_period
-       FROM temp.export_pop p JOIN grants g ON g.user_id = p.user_id
-       WHERE g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ?
+      `SELECT p.member, g.campaign_id, g.rule_id, g.reward_code, g.amount_cents, g.currency, substr(g.earned_on, 1, ?) AS earned_period
+       FROM temp.export_pop p CROSS JOIN grants g
+       WHERE g.user_id = p.user_id AND g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ?
        ORDER BY p.member, g.campaign_id, g.rule_id, g.earned_on, g.seq`,
     )
-    .iterate(JSON.stringify(campaignIds), asOf) as IterableIterator<ExportGrantRow>;
+    .raw()
+    .iterate(periodLength, JSON.stringify(campaignIds), asOf) as IterableIterator<ExportGrantRow>;
 }
 
-/** Per member, campaign, period and event type: distinct active local dates and events. */
-export function iterateActivity(db: Db): IterableIterator<ExportActivityRow> {
+/**
+ * Per member, campaign, event type and period: distinct active local dates and events. Periods are
+ * date ranges joined in, not an expression over local_date, so that every grouping key is a column
+ * in scan order and SQLite aggregates as it streams; at day precision each daily row is its own
+ * group. The scan goes in user_id order, which reads daily_activity sequentially (in pseudonym
+ * order every member would be a random seek); only the aggregated rows are then sorted by
+ * pseudonym, by SQLite's external sorter, which spills to temp files rather than growing.
+ */
+export function iterateActivity(db: Db, dayPrecision: boolean): IterableIterator<ExportActivityRow> {
+  const inner = dayPrecision
+    ? `SELECT p.member, t.campaign_id, t.event_type, d.local_date AS period, 1 AS active_days, d.events
+       FROM temp.export_pop p INDEXED BY export_pop_user CROSS JOIN temp.export_type t CROSS JOIN daily_activity d
+       WHERE d.user_id = p.user_id AND d.event_type = t.event_type AND d.local_date BETWEEN t.start_date AND t.end_date`
+    : `SELECT p.member, t.campaign_id, t.event_type, x.period, count(*) AS active_days, sum(d.events) AS events
+       FROM temp.export_pop p INDEXED BY export_pop_user CROSS JOIN temp.export_type t CROSS JOIN temp.export_period x CROSS JOIN daily_activity d
+       WHERE x.campaign_id = t.campaign_id AND d.user_id = p.user_id AND d.event_type = t.event_type
+         AND d.local_date BETWEEN x.start_date AND x.end_date
+       GROUP BY p.user_id, t.campaign_id, t.event_type, x.period`;
   return db
     .prepare(
-      `SELECT p.member, w.campaign_id, export_period(d.local_date) AS period, d.event_type,
-              count(*) AS active_days, sum(d.events) AS events
-       FROM temp.export_pop p
-       CROSS JOIN temp.export_window w
-       JOIN daily_activity d ON d.user_id = p.user_id AND d.event_type = w.event_type AND d.local_date BETWEEN w.start_date AND w.end_date
-       GROUP BY p.member, w.campaign_id, period, d.event_type
-       ORDER BY p.member, w.campaign_id, period, d.event_type`,
+      `SELECT member, campaign_id, period, event_type, active_days, events
+       FROM (${inner})
+       ORDER BY member, campaign_id, event_type, period`,
     )
+    .raw()
     .iterate() as IterableIterator<ExportActivityRow>;
-}
-
-export function memberCells(db: Db): { zip3: string; band: string; members: number }[] {
-  return db.prepare('SELECT zip3, band, count(*) AS members FROM temp.export_pop GROUP BY zip3, band').all() as {
-    zip3: string;
-    band: string;
-    members: number;
-  }[];
-}
-
-export interface GrantAggregate {
-  campaign_id: string;
-  currency: string;
-  rule_id: string | null;
-  period: string | null;
-  members: number;
-  grants: number;
-  amount_cents: number;
-}
-
-/** Grants of the population by campaign, currency, rule and period, with the totals over rule and/or period. */
-export function grantAggregates(db: Db, campaignIds: readonly string[], asOf: string): GrantAggregate[] {
-  const from = `FROM temp.export_pop p JOIN grants g ON g.user_id = p.user_id
-                WHERE g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ?`;
-  const measures = 'count(DISTINCT g.user_id) AS members, count(*) AS grants, sum(g.amount_cents) AS amount_cents';
-  const ids = JSON.stringify(campaignIds);
-  const q = (rule: string, period: string, groupBy: string) =>
-    db
-      .prepare(`SELECT g.campaign_id, g.currency, ${rule} AS rule_id, ${period} AS period, ${measures} ${from} GROUP BY g.campaign_id, g.currency${groupBy}`)
-      .all(ids, asOf) as GrantAggregate[];
-  const period = 'export_period(g.earned_on)';
-  return [
-    ...q('g.rule_id', period, `, g.rule_id, ${period}`),
-    ...q('g.rule_id', 'NULL', ', g.rule_id'),
-    ...q('NULL', period, `, ${period}`),
-    ...q('NULL', 'NULL', ''),
-  ];
 }
 
 export interface ExportRecord {
