@@ -127,9 +127,9 @@ async function* csvRecords(
     raw: true,
     bom: true,
     relax_column_count: true,
-    // RFC 4180 quoting for both; in TSV, whose exports often leave quotes unescaped, a quote inside
-    // an unquoted field is taken as written.
-    relax_quotes: format === 'tsv',
+    // RFC 4180 quoting for both; a quote inside an unquoted field (5" tall, or csv-spectrum's
+    // 37°36'37.8"N) is taken as written rather than failing the file.
+    relax_quotes: true,
     skip_empty_lines: true,
     record_delimiter: ['\r\n', '\n'],
     // Bounded memory: an unclosed quote must not buffer the rest of a big file as one field.
@@ -222,7 +222,9 @@ async function* csvRecords(
 }
 
 async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: FieldSpec, extra: Set<string>): AsyncGenerator<InputRecord> {
-  const dec = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM: a BOM is dropped from the first line only (below), not from the start of every line.
+  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let records = 0;
   const wanted = spec.fields.map((f) => [f, columnFor(f, spec)] as const);
   const known = new Set(wanted.map(([, c]) => c));
   let line = 0;
@@ -249,7 +251,10 @@ async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: F
       line++;
       if (nl < 0 && bytesOfLine.length === 0) return;
       const rec = parseLine(bytesOfLine, line);
-      if (rec) yield rec;
+      if (rec) {
+        records++;
+        yield rec;
+      }
       if (nl < 0) return;
       start = nl + 1;
     }
@@ -262,7 +267,9 @@ async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: F
     } catch {
       return { line: ln, raw: b.toString('utf8'), error: 'is not valid UTF-8' };
     }
-    if (text.trim() === '') return null;
+    // An empty line is skipped; one with only spaces or tabs is a record that is not JSON (as in CSV).
+    if (text === '') return null;
+    if (text.trim() === '') return { line: ln, raw: text, error: 'has only whitespace; expected a JSON object' };
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -293,4 +300,5 @@ async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: F
     yield* lines(buf, false);
   }
   yield* lines(carry, true);
+  if (records === 0) throw new DataError(`${src.path}: empty file (only blank lines); an NDJSON export needs at least one record`);
 }

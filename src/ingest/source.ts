@@ -114,7 +114,11 @@ export async function* readBytes(src: Source, onBytes: (n: number) => void): Asy
     raw.destroy();
   }
   if (total === 0) {
-    throw new DataError(`${src.path}: empty file; an export with no rows still needs its header line`);
+    throw new DataError(
+      src.format === 'ndjson'
+        ? `${src.path}: empty file; an NDJSON export needs at least one record`
+        : `${src.path}: empty file; an export with no rows still needs its header line`,
+    );
   }
 }
 

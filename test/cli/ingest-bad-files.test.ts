@@ -37,7 +37,7 @@ describe('ingest: bad files', () => {
       'empty.csv': '',
       'empty.ndjson': '',
       'utf16.csv': Buffer.from(`\uFEFF${HEADER}\r\ne1,u1,steps,2026-03-01T10:00:00Z\r\n`, 'utf16le'),
-      'quoting.csv': `${HEADER}\ne1,u1,"steps"x,2026-03-01T10:00:00Z\n`,
+      'quoting.csv': `${HEADER}\ne1,u1,"steps,2026-03-01T10:00:00Z\ne2,u1,steps,2026-03-01T10:00:00Z\n`,
     };
     const paths = Object.keys(files).map((name) => join(dir, name));
     for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
@@ -51,9 +51,9 @@ describe('ingest: bad files', () => {
       'binary.csv': /binary\.csv: looks like a binary file, not CSV text/,
       'columns.csv': /columns\.csv: line 1: missing required column\(s\) user_id, event_type, occurred_at; the header has: id, member, kind/,
       'empty.csv': /empty\.csv: empty file/,
-      'empty.ndjson': /empty\.ndjson: empty file/,
+      'empty.ndjson': /empty\.ndjson: empty file; an NDJSON export needs at least one record/,
       'utf16.csv': /utf16\.csv: is UTF-16 text \(byte order mark FF FE\), not UTF-8; re-export the file as UTF-8/,
-      'quoting.csv': /quoting\.csv: line 2: Invalid Closing Quote: .*; fix the quoting and ingest again/,
+      'quoting.csv': /quoting\.csv: line \d: Quote Not Closed: .*; fix the quoting and ingest again/,
     };
     Object.keys(files).forEach((name, i) => {
       expect(errLines[i]).toMatch(new RegExp(`^rewards: ${join(dir, name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));

@@ -157,16 +157,26 @@ describe('CSV header', () => {
 });
 
 describe('CSV problems', () => {
-  it('bad quoting fails the file with its line, and does not hang', async () => {
-    const msg = await readError('a,b\n1,2\n3,"4"x\n5,6\n', { name: 'q.csv' });
-    expect(msg).toMatch(/^.*q\.csv: line 3: Invalid Closing Quote/);
-    expect(msg).toMatch(/fix the quoting and ingest again$/);
-    expect(await readError('a,b\n1,x"y\n', { name: 'q2.csv' })).toMatch(/q2\.csv: line 2: Invalid Opening Quote/);
-  }, 10_000);
-
-  it('an unclosed quote fails the file instead of reading it all into one field', async () => {
-    expect(await readError('a,b\n1,"open\n2,3\n', { name: 'open.csv' })).toMatch(/open\.csv: line \d+: Quote Not Closed/);
+  it('a quote inside an unquoted field is taken as written', async () => {
+    const r = await read('a,b\n1,x"y\n2,"4"x\n3,5" tall\n');
+    expect(r.records.map((x) => [x.line, x.fields?.b])).toEqual([
+      [2, 'x"y'],
+      [3, '"4"x'],
+      [4, '5" tall'],
+    ]);
   });
+
+  it('an unclosed quote fails the file, naming it and the line', async () => {
+    const msg = await readError('a,b\n1,2\n3,"open\n4,5\n', { name: 'open.csv' });
+    expect(msg).toMatch(/open\.csv: line \d+: Quote Not Closed: .*; fix the quoting and ingest again$/);
+  });
+
+  it('an unclosed quote early in a big file fails once the record passes 16 MiB (bounded memory), without hanging', async () => {
+    const row = `1,${'z'.repeat(100)}\n`;
+    const big = 'a,b\n1,2\n3,"open\n' + row.repeat(Math.ceil((18 << 20) / row.length));
+    const msg = await readError(big, { name: 'big-open.csv' });
+    expect(msg).toMatch(/big-open\.csv: line \d+: Max Record Size/);
+  }, 30_000);
 
   it('invalid UTF-8 rejects the record that holds it, on its line', async () => {
     const bytes = Buffer.concat([Buffer.from('a,b\n1,ok\n2,caf'), Buffer.from([0xe9]), Buffer.from('\n3,\u20ac\n4,"x\ny'), Buffer.from([0xff]), Buffer.from('"\n5,z\n')]);
@@ -230,6 +240,22 @@ describe('TSV records', () => {
 
 describe('NDJSON records', () => {
   const nd = { name: 'in.ndjson' };
+
+  it('a line with only whitespace is a bad record; a BOM is dropped only at the start of the file', async () => {
+    const r = await read('{"a":1}\n  \t\n\uFEFF{"a":2}\n{"a":3}\n', nd);
+    expect(r.records.map((x) => [x.line, x.error ?? x.fields])).toEqual([
+      [1, { a: 1 }],
+      [2, 'has only whitespace; expected a JSON object'],
+      [3, expect.stringMatching(/^invalid JSON/)],
+      [4, { a: 3 }],
+    ]);
+  });
+
+  it('a file with no records (blank lines, a BOM) is empty', async () => {
+    expect(await readError('\n\r\n\n', { name: 'blank.ndjson' })).toMatch(/blank\.ndjson: empty file \(only blank lines\)/);
+    expect(await readError('\uFEFF', { name: 'bom.ndjson' })).toMatch(/bom\.ndjson: empty file/);
+    expect(await readError('', { name: 'zero.ndjson' })).toBe(`${dir}/${fileNo}-zero.ndjson: empty file; an NDJSON export needs at least one record`);
+  });
 
   it('one object per line; blank lines skipped but counted; CRLF; BOM', async () => {
     const r = await read('\uFEFF{"a":1,"b":"x"}\r\n\r\n{"a":2}\n\n\n{"A":3,"B":4,"c":5}', nd);
