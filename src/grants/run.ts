@@ -1,5 +1,4 @@
-import { readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Campaign, Config } from '../config/schema.js';
 import { campaignCandidates } from '../rules/candidates.js';
 import { campaignFingerprint, campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
@@ -132,41 +131,14 @@ function toGrantRow(c: Candidate, runId: number): GrantRow {
  */
 export function repairGrantFiles(db: Db): string[] {
   const repaired: string[] = [];
-  const runs = runsMissingFiles(db);
-  // Temp files are only ever written after a run's commit, so a run killed mid-write is among these.
-  for (const dir of new Set(runs.map((r) => dirname(r.file)))) removeStaleTemps(dir);
-  for (const run of runs) {
+  // A run killed mid-write left a temp file under the same fixed name (util/atomic-file.ts): rewriting
+  // the file overwrites and renames it, so no litter stays beside the grant files.
+  for (const run of runsMissingFiles(db)) {
     const sha = writeGrantFile(run.file, grantsOfRun(db, run.run_id));
     markRunComplete(db, run.run_id, sha);
     repaired.push(run.file);
   }
   return repaired;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes the temp files (`grants-*.tmp-<pid>`) a run killed mid-write left behind: they were never
- * renamed into place, so no reader may take them for a grant file. Those of a live process are kept.
- */
-function removeStaleTemps(dir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = /^grants-.*\.tmp-(\d+)$/.exec(name);
-    if (m && !isAlive(Number(m[1]))) rmSync(join(dir, name), { force: true });
-  }
 }
 
 export function runSummary(plan: RunPlan) {

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { dates, ev, type Ev, parseGrantFile, reward, Workspace } from '../rules/ws.js';
 
@@ -63,8 +63,6 @@ function expectEveryGrantInOneFile(ws: Workspace) {
   expect(ws.query("SELECT count(*) AS n FROM runs WHERE status <> 'complete'")).toEqual([{ n: 0 }]);
 }
 
-const deadPid = () => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-
 describe('crash states made by hand', () => {
   const small: Ev[] = [
     ...dates('2026-03-01', 7).map((d) => ev('u1', 'data_logged', d)),
@@ -85,7 +83,8 @@ describe('crash states made by hand', () => {
       const [{ file }] = w.query<{ file: string }>('SELECT file FROM runs WHERE run_id = ?', runId);
       if (remove.includes('csv')) unlinkSync(file);
       if (remove.includes('sha')) unlinkSync(`${file}.sha256`);
-      if (tmp !== undefined) writeFileSync(`${file}.tmp-${deadPid()}`, tmp);
+      // the temp name util/atomic-file.ts writes to before the rename
+      if (tmp !== undefined) writeFileSync(join(dirname(file), `.${basename(file)}.tmp`), tmp);
       w.exec(`UPDATE runs SET status = 'committed', file_sha256 = NULL, finished_at = NULL WHERE run_id = ${runId}`);
       return file;
     };
@@ -161,6 +160,9 @@ function copyDb(from: Workspace, to: Workspace) {
   }
 }
 
+/** Anything in the grants folder that is not a grant file or its checksum. */
+const isTemp = (f: string) => !/^grants-\d{4}-\d\d-\d\d-\d+\.csv(\.sha256)?$/.test(f);
+
 /** /proc/<pid>/stat state: gone or a zombie means the process has ended. */
 function ended(pid: number): boolean {
   try {
@@ -194,7 +196,7 @@ async function killRun(ws: Workspace, asOf: string, s: Strategy): Promise<string
         const hit =
           s.kind === 'after-commit'
             ? (committed!.get(before) as number) > 0
-            : existsSync(ws.grantsDir) && readdirSync(ws.grantsDir).some((f) => f.endsWith(`.tmp-${pid}`));
+            : existsSync(ws.grantsDir) && readdirSync(ws.grantsDir).some(isTemp);
         if (hit) {
           process.kill(pid, 'SIGKILL');
           break;
@@ -210,7 +212,7 @@ async function killRun(ws: Workspace, asOf: string, s: Strategy): Promise<string
   if (sig !== 'SIGKILL') return 'finished';
   const left = ws.query<{ status: string }>('SELECT status FROM runs WHERE run_id > ?', before);
   if (left.length === 0) return 'before-commit';
-  const tmp = ws.grantFiles().some((f) => f.includes('.tmp-'));
+  const tmp = ws.grantFiles().some(isTemp);
   return left[0]!.status === 'committed' ? (tmp ? 'committed+temp' : 'committed') : 'complete';
 }
 
@@ -240,12 +242,13 @@ describe('kill -9 of real runs', () => {
       for (const w of [twin, victim]) w.writeConfig(spring(step.budget ?? 900_000));
       twin.ok(['--quiet', 'run', '--as-of', step.run]);
       // One kill at a chosen point and one at a random time, then the run that completes.
-      for (const s of [strategies[k++ % strategies.length]!, { kind: 'delay', ms: 100 + Math.floor(rand() * 700) } as Strategy]) {
+      for (const s of [strategies[k++ % strategies.length]!, { kind: 'delay', ms: 50 + Math.floor(rand() * 1150) } as Strategy]) {
         outcomes.push(`${step.run} ${s.kind}${s.kind === 'delay' ? ` ${s.ms}ms` : ''}: ${await killRun(victim, step.run, s)}`);
       }
       victim.ok(['--quiet', 'run', '--as-of', step.run]);
       expect(snapshot(victim), `${note}\n${outcomes.join('\n')}`).toEqual(snapshot(twin));
     }
+    if (process.env.REWARDS_CRASH_LOG) process.stderr.write(`${note}\n${outcomes.join('\n')}\n`);
     expectEveryGrantInOneFile(victim);
     expect(twin.grants().length, 'the data set earns grants').toBeGreaterThan(300);
     expect(twin.query('SELECT count(*) AS n FROM runs WHERE over_budget > 0')[0].n, 'the budget is hit').toBeGreaterThan(0);
