@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { campaignSpent, countActiveMembers, getCampaignState, ruleTotals } from '../store/rules.js';
+import { campaignSpent, countActiveMembers, ruleTotals } from '../store/rules.js';
+import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow } from './campaign.js';
 import { ruleSource } from './candidates.js';
 
@@ -22,12 +23,19 @@ export interface ReportRow {
 export function campaignReport(db: Db, config: Config, campaignIds: string[], asOf: string): ReportRow[] {
   const rows: ReportRow[] = [];
   const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+  // Grants waiting over budget, per rule: what a run as of this date would leave over budget.
+  const overBudget = new Map<string, number>();
+  for (const p of planRun(db, config, { asOf, campaignIds: campaigns.map((c) => c.id), full: true }).campaigns) {
+    for (const g of p.overBudget) {
+      const key = `${g.campaign_id}\u0000${g.rule_id}`;
+      overBudget.set(key, (overBudget.get(key) ?? 0) + 1);
+    }
+  }
   for (const c of campaigns) {
     const phase = campaignPhase(c, asOf);
     const window = phase === 'not_started' ? null : countingWindow(c, asOf);
     const totals = new Map(ruleTotals(db, c.id, asOf).map((t) => [t.rule_id, t]));
     const used = campaignSpent(db, c.id);
-    const overBudget = getCampaignState(db, c.id)?.over_budget ?? 0;
     for (const rule of c.rules) {
       const t = totals.get(rule.id);
       rows.push({
@@ -41,7 +49,7 @@ export function campaignReport(db: Db, config: Config, campaignIds: string[], as
         budget_cents: c.budget_cents ?? null,
         budget_used_cents: used,
         budget_left_cents: c.budget_cents === undefined ? null : c.budget_cents - used,
-        over_budget: overBudget,
+        over_budget: overBudget.get(`${c.id}\u0000${rule.id}`) ?? 0,
       });
     }
   }
