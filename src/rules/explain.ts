@@ -1,6 +1,7 @@
 import type { Campaign, Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { activityOfUser, campaignSpent, grantsOfUser, memberPartner } from '../store/rules.js';
+import { activityOfUser, grantsOfUser, memberPartner } from '../store/rules.js';
+import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow, grantId } from './campaign.js';
 import { type DayCount, evaluateRule, progressText, streaks } from './evaluate.js';
 
@@ -54,7 +55,20 @@ export function explainMember(db: Db, config: Config, userId: string, campaignId
     const elig = eligibility(c, member);
     const window = phase === 'not_started' ? null : countingWindow(c, asOf);
     const granted = grantsOfUser(db, userId, c.id);
-    const budgetLeft = c.budget_cents === undefined ? Infinity : c.budget_cents - campaignSpent(db, c.id);
+    // Whether an earning not yet granted would be over budget depends on every member's earnings before
+    // it in budget order: ask the planner (once per campaign, and only when the campaign has a budget).
+    let over: Set<string> | undefined;
+    const overBudget = (ruleId: string, seq: number): boolean => {
+      if (phase !== 'open') return true;
+      if (c.budget_cents === undefined) return false;
+      over ??= new Set(
+        planRun(db, config, { asOf, campaignIds: [c.id], full: true })
+          .campaigns.flatMap((p) => p.overBudget)
+          .filter((g) => g.user_id === userId)
+          .map((g) => `${g.rule_id}\u0000${g.seq}`),
+      );
+      return over.has(`${ruleId}\u0000${seq}`);
+    };
     const rules = c.rules.map((rule): RuleExplained => {
       const days: DayCount[] = window
         ? activityOfUser(db, { eventType: rule.event_type, where: rule.where }, window.from, window.to, userId).map((r) => ({ date: r.local_date, events: r.events }))
@@ -65,7 +79,7 @@ export function explainMember(db: Db, config: Config, userId: string, campaignId
       const explained = earnings.map((e): EarningExplained => {
         const g = mine.find((x) => x.seq === e.seq);
         if (g) return { seq: e.seq, earned_on: g.earned_on, grant_id: g.grant_id, status: 'granted', run_id: g.run_id, file: g.file };
-        const status = phase === 'open' && rule.reward.amount_cents <= budgetLeft ? 'pending' : 'over_budget';
+        const status = overBudget(rule.id, e.seq) ? 'over_budget' : 'pending';
         return { seq: e.seq, earned_on: e.earned_on, grant_id: grantId(c.id, rule.id, userId, e.seq), status, run_id: null, file: null };
       });
       // Grants made earlier stay valid even if a recomputation would now date them differently.

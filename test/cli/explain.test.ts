@@ -1,6 +1,7 @@
 // `rewards explain`: counted days, streaks, each earning with its grant id and file, and why not earned.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { explainWorkspace } from '../rules/explain-fixture.js';
+import { join } from 'node:path';
+import { config, explainWorkspace } from '../rules/explain-fixture.js';
 import type { Workspace } from '../rules/ws.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -73,6 +74,23 @@ describe('rewards explain', () => {
     const r = ws.run('2026-03-20');
     expect(r.grants).toBe(1);
     expect(ws.grants().find((g) => g.user_id === 'u6')).toMatchObject({ grant_id: e.grant_id, earned_on: '2026-03-15', run_id: r.run_id });
+  });
+
+  it('over budget follows budget order: an earning that fits the budget left is over budget when earlier ones take it', () => {
+    // With 1300, 500 is left: u4's five (03-10, 500) comes first in budget order and takes it all,
+    // so u7's three (03-13, 300) would be over budget although 300 <= 500.
+    const candidate = ws.writeConfig({ ...config, campaigns: [{ ...config.campaigns[0], budget_cents: 1300 }, config.campaigns[1]] }, join(ws.dir, 'candidate.json'));
+    ws.ingestMembers([{ user_id: 'u7', partner: 'acme' }]);
+    ws.ingest(['2026-03-11', '2026-03-12', '2026-03-13'].map((d) => ({ user_id: 'u7', event_type: 'symptom_logged', occurred_at: `${d}T12:00:00Z` })));
+    const explain = (u: string) => ws.ok(['--config', candidate, '--json', 'explain', '--user', u, '--campaign', 'c1', '--as-of', '2026-03-20']).campaigns[0].rules;
+    expect(explain('u4')[0].earnings).toMatchObject([{ seq: 1, earned_on: '2026-03-10', status: 'pending' }]);
+    expect(explain('u7')[1].earnings).toMatchObject([{ seq: 1, earned_on: '2026-03-13', status: 'over_budget' }]);
+    // and a run with that config agrees
+    const dry = ws.ok(['--config', candidate, '--json', 'run', '--dry-run', '--as-of', '2026-03-20', '--campaign', 'c1']);
+    expect(dry.rows.map((r: any) => [r.user_id, r.rule_id, r.over_budget])).toEqual([
+      ['u4', 'five', false],
+      ['u7', 'three', true],
+    ]);
   });
 
   it('before the start and after the close', () => {
