@@ -174,4 +174,28 @@ describe('rewards export: kill -9 at any moment', () => {
     const target = readlinkSync(ws.exportDir('acme', AS_OF));
     expect(readdirSync(partnerDir).filter((n) => n.includes(AS_OF)).sort()).toEqual([target, AS_OF].sort());
   }, 600_000);
+
+  it('Ctrl-C stops an export between rows: exit 75, staging removed, previous export untouched', async () => {
+    const before = snapshot(ws)!;
+    const target = readlinkSync(ws.exportDir('acme', AS_OF));
+    const partnerDir = join(ws.outbox, 'acme');
+    const child = spawnCli(['--db', ws.db, '--config', ws.configPath, 'export', '--partner', 'acme', '--as-of', AS_OF], { cwd: ws.dir, env: KEYS });
+    child.stdin!.end();
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const poll = setInterval(() => {
+      if (readdirSync(partnerDir).some((n) => n.startsWith(`.${AS_OF}.`) && n !== target)) {
+        clearInterval(poll);
+        child.kill('SIGINT');
+      }
+    }, 2);
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    clearInterval(poll);
+    expect(code, stderr).toBe(75);
+    expect(stderr).toContain('interrupted by SIGINT');
+    expect(readdirSync(partnerDir).filter((n) => n.includes(AS_OF)).sort()).toEqual([target, AS_OF].sort());
+    expect(snapshot(ws)).toBe(before);
+    // The lock was released: the next export runs at once.
+    await exportOnce(ws);
+  }, 120_000);
 });
