@@ -1,0 +1,148 @@
+/**
+ * Crash safety: an ingest killed with SIGKILL partway, then rerun with the same command, ends with
+ * the same database as an uninterrupted ingest of the same file.
+ */
+import Database from 'better-sqlite3';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { runCli, spawnCli, sqlite, sqliteValue, tempDir, waitFor } from '../helpers.js';
+
+// Big enough for a dozen 5,000-record chunks (so the kill lands between and inside commits) while
+// keeping the test near 20 s on a busy 2-core machine; set REWARDS_CRASH_ROWS=200000 for a longer run.
+const ROWS = Number(process.env.REWARDS_CRASH_ROWS ?? 60_000);
+const TYPES = ['steps', 'sleep', 'meal', 'workout', 'water'];
+const ZONES = ['', '', '', 'America/New_York', 'Europe/Berlin', 'Asia/Tokyo'];
+
+/** A deterministic export with derived ids, duplicates, conflicting duplicates and bad rows. */
+async function generate(path: string): Promise<void> {
+  const out = createWriteStream(path);
+  out.write('event_id,user_id,event_type,occurred_at,timezone,properties,app_version\n');
+  const pad = (n: number) => String(n).padStart(2, '0');
+  let buf = '';
+  for (let i = 0; i < ROWS; i++) {
+    const day = 1 + (i % 28);
+    const hour = (i * 7) % 24;
+    const user = `u${(i * 7919) % 20_000}`;
+    const type = TYPES[i % TYPES.length]!;
+    const zone = ZONES[i % ZONES.length]!;
+    const offset = ['Z', '-05:00', '+02:00', ''][i % 4]!;
+    let id = i % 9 === 0 ? '' : `e${i}`;
+    let occurred = `2026-03-${pad(day)}T${pad(hour)}:${pad(i % 60)}:00${offset}`;
+    let props = `"{""n"":${i % 100},""src"":""gen""}"`;
+    if (i % 50 === 49) {
+      // an exact duplicate of an earlier row (same id and content)
+      const j = i - 25;
+      if (j % 9 !== 0) {
+        id = `e${j}`;
+        occurred = `2026-03-${pad(1 + (j % 28))}T${pad((j * 7) % 24)}:${pad(j % 60)}:00${['Z', '-05:00', '+02:00', ''][j % 4]}`;
+        props = `"{""n"":${j % 100},""src"":""gen""}"`;
+        buf += `${id},u${(j * 7919) % 20_000},${TYPES[j % TYPES.length]},${occurred},${ZONES[j % ZONES.length]},${props},1.0\n`;
+        continue;
+      }
+    }
+    if (i % 97 === 96) id = `e${i - 40}`; // a conflicting duplicate: same id, other content
+    if (i % 1000 === 500) occurred = `2026-02-30T10:00:00Z`; // a bad row
+    buf += `${id},${user},${type},${occurred},${zone},${props},1.${i % 3}\n`;
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await once(out, 'finish');
+}
+
+/** What must be identical: every table, but timestamps. */
+const TABLES: Record<string, string> = {
+  events: 'seq, event_id, user_id, event_type, occurred_at, timezone, local_date, properties, content_hash, batch_id, line',
+  daily_activity: 'user_id, event_type, local_date, events',
+  rejects: 'batch_id, line, raw, reason',
+  batches:
+    'batch_id, kind, path, name, sha256, size_bytes, format, status, rows, inserted, duplicates, conflicts, rejected, extra_columns, records_done, error',
+  members: 'user_id',
+  lock: 'pid',
+};
+
+/** Per table: row counts on both sides and up to 3 rows found on one side only (compared in SQL: fast). */
+function differences(a: string, b: string) {
+  const db = new Database(a, { readonly: true });
+  try {
+    db.prepare('ATTACH DATABASE ? AS other').run(b);
+    const out: Record<string, unknown> = {};
+    for (const [table, cols] of Object.entries(TABLES)) {
+      const count = (schema: string) => (db.prepare(`SELECT count(*) AS n FROM ${schema}.${table}`).get() as { n: number }).n;
+      const only = (x: string, y: string) => db.prepare(`SELECT ${cols} FROM ${x}.${table} EXCEPT SELECT ${cols} FROM ${y}.${table} LIMIT 3`).all();
+      out[table] = { rows: [count('main'), count('other')], onlyInUninterrupted: only('main', 'other'), onlyInKilled: only('other', 'main') };
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+describe('ingest: crash safety', () => {
+  it(`kill -9 partway through ${ROWS.toLocaleString('en-US')} rows, rerun: the same database as an uninterrupted ingest`, async () => {
+    const dir = tempDir('rewards-crash-');
+    const file = join(dir, 'big.csv');
+    await generate(file);
+    const args = (db: string) => ['--db', db, '--quiet', 'ingest', file];
+    const whole = join(dir, 'whole.db');
+    const killed = join(dir, 'killed.db');
+
+    const killAndRerun = async () => {
+      // kill once some chunks are committed, at a random point of the next chunk
+      const threshold = Math.floor(ROWS * (0.1 + Math.random() * 0.6));
+      const extraDelay = Math.floor(Math.random() * 150);
+      const child = spawnCli(args(killed));
+      const exited = once(child, 'exit');
+      let done = 0;
+      const reached = await waitFor(() => {
+        if (child.exitCode !== null) return true;
+        done = sqliteValue<number>(killed, 'SELECT records_done FROM batches') ?? 0;
+        return done >= threshold;
+      }, 60_000);
+      expect(reached).toBe(true);
+      await new Promise((r) => setTimeout(r, extraDelay));
+      child.kill('SIGKILL');
+      const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+      expect({ code, signal }, `the ingest finished before it was killed (threshold ${threshold})`).toEqual({ code: null, signal: 'SIGKILL' });
+      // consistent after the kill: a pending batch at a chunk boundary, its rows all there, the lock left behind
+      const [b] = sqlite<{ status: string; records_done: number; rows: number; inserted: number }>(killed, 'SELECT * FROM batches');
+      expect(b!.status).toBe('pending');
+      expect(b!.records_done).toBeGreaterThanOrEqual(done);
+      expect(b!.records_done).toBeLessThan(ROWS);
+      expect(sqliteValue(killed, 'SELECT count(*) FROM events')).toBe(b!.inserted);
+      expect(sqliteValue(killed, 'SELECT coalesce(sum(events), 0) FROM daily_activity')).toBe(b!.inserted);
+      expect(sqliteValue(killed, 'SELECT count(*) FROM lock')).toBe(1);
+      console.log(`[crash test] killed at ${b!.records_done} of ${ROWS} records committed (threshold ${threshold}, +${extraDelay} ms)`);
+      // the same command again
+      return runCli(args(killed));
+    };
+
+    const [uninterrupted, rerun] = await Promise.all([runCli(args(whole)), killAndRerun()]);
+    expect(uninterrupted.code, uninterrupted.stderr).toBe(0);
+    expect(rerun.code, rerun.stderr).toBe(0);
+
+    // sanity: the file exercised what it should
+    const [batch] = sqlite<{ rows: number; inserted: number; duplicates: number; conflicts: number; rejected: number; status: string }>(whole, 'SELECT * FROM batches');
+    expect(batch!.status).toBe('complete');
+    expect(batch!.rows).toBe(ROWS);
+    expect(batch!.duplicates).toBeGreaterThan(ROWS / 100);
+    expect(batch!.conflicts).toBeGreaterThan(ROWS / 200);
+    expect(batch!.rejected).toBeGreaterThan(batch!.conflicts);
+    expect(batch!.inserted + batch!.duplicates + batch!.rejected).toBe(ROWS);
+    expect(sqliteValue(whole, 'SELECT count(*) FROM events')).toBe(batch!.inserted);
+
+    const diff = differences(whole, killed);
+    const same = Object.fromEntries(
+      Object.keys(TABLES).map((t) => {
+        const n = (sqliteValue<number>(whole, `SELECT count(*) FROM ${t}`) ?? 0);
+        return [t, { rows: [n, n], onlyInUninterrupted: [], onlyInKilled: [] }];
+      }),
+    );
+    expect(diff).toEqual(same);
+    expect(sqliteValue(killed, 'SELECT count(*) FROM lock')).toBe(0);
+  }, 90_000);
+});
