@@ -291,3 +291,35 @@ describe('NDJSON records', () => {
     expect(r.records[0]!.fields).toEqual({ a: 1, b: 2 });
   });
 });
+
+describe('streaming', () => {
+  /** Reads the first `take` records of a big file and returns how many bytes had been read from disk by then. */
+  async function bytesReadFor(content: Buffer, name: string, take: number): Promise<{ bytes: number; got: number }> {
+    const path = join(dir, `${++fileNo}-${name}`);
+    writeFileSync(path, content);
+    const src = await openSource(path, undefined, Readable.from([]));
+    let bytes = 0;
+    const stream = readRecords(src, { fields: ['a', 'b'], required: ['a'], map: {} }, (n) => (bytes += n));
+    let got = 0;
+    for await (const r of stream.records) {
+      expect(r.error).toBeUndefined();
+      if (++got === take) break; // stopping early must end the read cleanly (no hang)
+    }
+    return { bytes, got };
+  }
+
+  it('does not read a 40 MB file ahead of the records it hands out (CSV, NDJSON)', async () => {
+    const n = 800_000;
+    const csv = Buffer.from('a,b\n' + Array.from({ length: n }, (_, i) => `${i},${'x'.repeat(40)}`).join('\n'));
+    const nd = Buffer.from(Array.from({ length: n }, (_, i) => `{"a":${i},"b":"${'x'.repeat(32)}"}`).join('\n'));
+    expect(csv.length).toBeGreaterThan(35 << 20);
+    for (const [content, name] of [
+      [csv, 'big.csv'],
+      [nd, 'big.ndjson'],
+    ] as const) {
+      const r = await bytesReadFor(content, name, 1000);
+      expect(r.got, name).toBe(1000);
+      expect(r.bytes, name).toBeLessThan(content.length / 8);
+    }
+  }, 30_000);
+});
