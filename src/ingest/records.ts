@@ -183,6 +183,10 @@ async function* csvRecords(
           );
         }
         const used = new Set(spec.fields.map((f) => columnFor(f, spec)));
+        const twice = [...used].filter((c) => header.indexOf(c) !== header.lastIndexOf(c));
+        if (twice.length > 0) {
+          throw new DataError(`${src.path}: line 1: column(s) ${twice.join(', ')} appear more than once in the header (names are matched case-insensitively); which one to read is unclear`);
+        }
         for (const h of header) if (!used.has(h)) extra.add(h);
         width = header.length;
         continue;

@@ -149,6 +149,11 @@ describe('CSV header', () => {
     expect(await readError('b\n1\n', { name: 'm.csv', map: { a: 'Stamp' } })).toMatch(/m\.csv: line 1: missing required column\(s\) a \(mapped to column "Stamp"\)/);
   });
 
+  it('a field column given twice fails the file; a repeated extra column does not', async () => {
+    expect(await readError('a,b,A\n1,2,3\n', { name: 'dup.csv' })).toMatch(/dup\.csv: line 1: column\(s\) a appear more than once in the header/);
+    expect((await read('a,b,x,x\n1,2,3,4\n')).records[0]!.fields).toEqual({ a: '1', b: '2' });
+  });
+
   it('a header with no rows is fine; an empty file is not', async () => {
     expect((await read('a,b\n')).records).toEqual([]);
     expect(await readError('', { name: 'empty.csv' })).toMatch(/empty\.csv: empty file/);
