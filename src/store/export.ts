@@ -58,7 +58,17 @@ function registerFunctions(db: Db, f: PopulationFunctions): void {
   db.function('export_state', opts, (s: unknown) => f.state(typeof s === 'string' ? s : null));
 }
 
-const ownedSnapshots = new WeakMap<Db, boolean>();
+/** Per open snapshot: whether it began the transaction, and the cache sizes to restore. */
+const snapshots = new WeakMap<Db, { owns: boolean; mainCache: number; tempCache: number }>();
+
+/**
+ * Page caches while exporting, in KiB (negative cache_size). better-sqlite3's default is 16 MB for
+ * each of the main and temp databases, and the sorter may use as much again: a big export would
+ * fill them all while a small one does not, so memory would grow with the data up to that ceiling.
+ * Small caches keep it flat; the reads are sequential and the OS page cache serves them as well.
+ */
+const EXPORT_MAIN_CACHE = -4000;
+const EXPORT_TEMP_CACHE = -2000;
 
 /**
  * Opens the read snapshot and builds the partner's population. Everything read until
@@ -72,10 +82,15 @@ export function openSnapshot(
   f: PopulationFunctions,
 ): PopulationCounts {
   registerFunctions(db, f);
-  // A caller already inside a transaction (none does today) keeps it: its snapshot is ours.
-  const owns = !db.inTransaction;
-  if (owns) db.exec('BEGIN DEFERRED');
-  ownedSnapshots.set(db, owns);
+  snapshots.set(db, {
+    // A caller already inside a transaction (none does today) keeps it: its snapshot is ours.
+    owns: !db.inTransaction,
+    mainCache: db.pragma('main.cache_size', { simple: true }) as number,
+    tempCache: db.pragma('temp.cache_size', { simple: true }) as number,
+  });
+  db.pragma(`main.cache_size = ${EXPORT_MAIN_CACHE}`);
+  db.pragma(`temp.cache_size = ${EXPORT_TEMP_CACHE}`);
+  if (snapshots.get(db)!.owns) db.exec('BEGIN DEFERRED');
   try {
     db.exec(`
       DROP TABLE IF EXISTS temp.export_pop;
@@ -133,10 +148,14 @@ export function openSnapshot(
 
 /** Ends the snapshot and drops the population (also after a failure: harmless when already closed). */
 export function closeSnapshot(db: Db): void {
+  const snap = snapshots.get(db);
+  if (!snap) return;
+  snapshots.delete(db);
   // ROLLBACK of a read-only transaction: nothing in the main database was written.
-  if (ownedSnapshots.get(db) && db.inTransaction) db.exec('ROLLBACK');
-  ownedSnapshots.delete(db);
+  if (snap.owns && db.inTransaction) db.exec('ROLLBACK');
   db.exec('DROP TABLE IF EXISTS temp.export_pop; DROP TABLE IF EXISTS temp.export_type; DROP TABLE IF EXISTS temp.export_period;');
+  db.pragma(`main.cache_size = ${Number(snap.mainCache)}`);
+  db.pragma(`temp.cache_size = ${Number(snap.tempCache)}`);
 }
 
 // Rows are ordered by pseudonym so that the order of a file carries nothing about user ids or about
