@@ -148,18 +148,19 @@ describe('ingest: formats', () => {
   it('--map problems are usage errors', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
-    const bad = await runCli(['--db', db, 'ingest', '--map', 'occurred_at', fixture('events.csv')]);
-    expect(bad.code).toBe(64);
-    expect(bad.stderr).toMatch(/--map takes FIELD=COLUMN/);
-    const unknown = await runCli(['--db', db, 'ingest', '--map', 'when=timestamp', fixture('events.csv')]);
-    expect(unknown.code).toBe(64);
-    expect(unknown.stderr).toMatch(/"when" is not a events field/);
-    const kind = await runCli(['--db', db, 'ingest', '--kind', 'visits', fixture('events.csv')]);
-    expect(kind.code).toBe(64);
-    const rate = await runCli(['--db', db, 'ingest', '--max-reject-rate', '1.5', fixture('events.csv')]);
-    expect(rate.code).toBe(64);
-    const format = await runCli(['--db', db, 'ingest', '--format', 'xml', fixture('events.csv')]);
-    expect(format.code).toBe(64);
+    const run = (...args: string[]) => runCli(['--db', db, 'ingest', ...args, fixture('events.csv')]);
+    const [bad, unknown, kind, rate, format] = await Promise.all([
+      run('--map', 'occurred_at'),
+      run('--map', 'when=timestamp'),
+      run('--kind', 'visits'),
+      run('--max-reject-rate', '1.5'),
+      run('--format', 'xml'),
+    ]);
+    expect([bad.code, bad.stderr]).toEqual([64, expect.stringMatching(/--map takes FIELD=COLUMN/)]);
+    expect([unknown.code, unknown.stderr]).toEqual([64, expect.stringMatching(/"when" is not a events field/)]);
+    expect([kind.code, kind.stderr]).toEqual([64, expect.stringMatching(/--kind must be events or members, not "visits"/)]);
+    expect([rate.code, rate.stderr]).toEqual([64, expect.stringMatching(/--max-reject-rate must be a number from 0 to 1, not "1.5"/)]);
+    expect([format.code, format.stderr]).toEqual([64, expect.stringMatching(/--format must be one of csv, tsv, ndjson, not "xml"/)]);
   });
 
   it("a Z time takes the config's timezone for its local date; an offset or a timezone column does not", async () => {
@@ -183,14 +184,16 @@ describe('ingest: formats', () => {
     expect(r.code, r.stderr).toBe(0);
     const dates = (db: string) => Object.fromEntries(sqlite<{ event_id: string; local_date: string }>(db, 'SELECT event_id, local_date FROM events').map((e) => [e.event_id, e.local_date]));
     expect(dates(withCfg)).toEqual({ z: '2026-03-02', off: '2026-03-01', col: '2026-03-01', wall: '2026-03-01' });
-    // without a config: UTC (run in a folder with no rewards.config.json)
+    // without a config: UTC (run in a folder with no rewards.config.json);
+    // and $REWARDS_CONFIG works like --config, $REWARDS_DB like --db
     const noCfg = join(dir, 'none.db');
-    const r2 = await runCli(['--db', noCfg, 'ingest', file], { cwd: tempDir() });
+    const envDb = join(dir, 'env.db');
+    const [r2, r3] = await Promise.all([
+      runCli(['--db', noCfg, 'ingest', file], { cwd: tempDir() }),
+      runCli(['ingest', file], { env: { REWARDS_CONFIG: cfg, REWARDS_DB: envDb } }),
+    ]);
     expect(r2.code, r2.stderr).toBe(0);
     expect(dates(noCfg)).toEqual({ z: '2026-03-01', off: '2026-03-01', col: '2026-03-01', wall: '2026-03-01' });
-    // $REWARDS_CONFIG works like --config; $REWARDS_DB like --db
-    const envDb = join(dir, 'env.db');
-    const r3 = await runCli(['ingest', file], { env: { REWARDS_CONFIG: cfg, REWARDS_DB: envDb } });
     expect(r3.code, r3.stderr).toBe(0);
     expect(dates(envDb).z).toBe('2026-03-02');
   });
