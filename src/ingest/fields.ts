@@ -19,7 +19,12 @@ export const optionalText = z
     return t === '' ? null : t;
   });
 
-const notAnId = { error: (iss: { input?: unknown }) => `expected text or an integer, got ${JSON.stringify(iss.input)}` };
+const notAnId = {
+  error: (iss: { input?: unknown }) =>
+    typeof iss.input === 'number' && Number.isInteger(iss.input) && !Number.isSafeInteger(iss.input)
+      ? `is a number too large to be read exactly (${JSON.stringify(iss.input)}); write ids as JSON strings`
+      : `expected text or an integer, got ${JSON.stringify(iss.input)}`,
+};
 
 /** Ids may come as numbers in NDJSON exports; they are stored as text. */
 export const idText = z

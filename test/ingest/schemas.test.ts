@@ -52,6 +52,11 @@ describe('event schema: reasons name the field and the value', () => {
   it('wrong types', () => {
     expect(eventReason({ ...base, user_id: 1.5 })).toBe('user_id: expected text or an integer, got 1.5');
     expect(eventReason({ ...base, user_id: -3 })).toBe('user_id: expected text or an integer, got -3');
+    // NDJSON ids beyond 2^53 are already rounded by JSON.parse: refuse them rather than store a wrong id
+    expect(eventReason({ ...base, event_id: JSON.parse('12345678901234567890') })).toBe(
+      'event_id: is a number too large to be read exactly (12345678901234567000); write ids as JSON strings',
+    );
+    expect(event({ ...base, user_id: 9007199254740991 }).user_id).toBe('9007199254740991');
     expect(eventReason({ ...base, event_type: 12 })).toBe('event_type: expected text, got 12');
     expect(eventReason({ ...base, occurred_at: 1772359200 })).toBe('occurred_at: expected text, got 1772359200');
     expect(eventReason({ ...base, event_type: 'st\u0001eps' })).toBe('event_type: contains control characters');
