@@ -191,6 +191,8 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     closeSnapshot(db);
   }
 
+  // Recorded once the folder is published: a crash in between leaves a complete folder without its
+  // row, and `nightly` (which goes by the rows) writes that export again, replacing it atomically.
   const rows = published.files.reduce((n, f) => n + f.rows, 0);
   const exportId = recordExport(db, {
     partner_id: partner.id,

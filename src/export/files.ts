@@ -136,7 +136,10 @@ export function writeDurable(path: string, content: string | Buffer): { bytes: n
   return { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
 }
 
-/** fsync on a folder makes the names in it (new files, a rename) durable, not only the file contents. */
+/**
+ * fsync on a folder makes the names in it (new files, a rename) durable, not only the file contents.
+ * Filesystems that cannot fsync a folder say so with EINVAL/ENOTSUP: nothing more can be done there.
+ */
 export function fsyncDir(path: string): void {
   try {
     const fd = openSync(path, 'r');
@@ -146,6 +149,8 @@ export function fsyncDir(path: string): void {
       closeSync(fd);
     }
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EINVAL' || code === 'ENOTSUP' || code === 'EISDIR') return;
     throw fsError(err, path, 'write');
   }
 }
@@ -214,7 +219,8 @@ function removeStale(partnerDir: string, asOf: string, keep: string | null): voi
 
 /**
  * Points `<as-of>` at the complete staging folder in one rename, makes that durable, then removes the
- * version it replaced.
+ * version it replaced. Throws only before the rename: once it is done the export is published, and
+ * what follows must not make a caller discard the folder the link now points to.
  */
 export function publish(partnerDir: string, asOf: string, staging: string, previous: string | null): string {
   const target = join(partnerDir, asOf);
@@ -227,10 +233,18 @@ export function publish(partnerDir: string, asOf: string, staging: string, previ
     rmSync(link, { force: true });
     throw fsError(err, target, 'write');
   }
-  fsyncDir(partnerDir);
+  try {
+    fsyncDir(partnerDir);
+  } catch {
+    // An I/O error here cannot undo the rename, which is atomic; the next export syncs again.
+  }
   // Only ever a sibling this tool made: a link edited by hand must not make us delete elsewhere.
   if (previous && previous !== basename(staging) && previous.startsWith(siblingPrefix(asOf)) && !previous.includes('/')) {
-    rmSync(join(partnerDir, previous), { recursive: true, force: true });
+    try {
+      rmSync(join(partnerDir, previous), { recursive: true, force: true });
+    } catch {
+      // left for the next export of this date to remove
+    }
   }
   return target;
 }
