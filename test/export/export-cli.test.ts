@@ -396,3 +396,41 @@ describe('rewards keygen', () => {
     expect(existsSync(w.db)).toBe(false);
   });
 });
+
+describe('rewards export after rewards run', () => {
+  it("exports the grants a real run recorded, under the members' pseudonyms", async () => {
+    const config = {
+      timezone: 'America/New_York',
+      paths: { grants: 'out/grants', outbox: 'out/outbox' },
+      campaigns: [
+        {
+          id: 'streaks',
+          start: '2026-03-01',
+          end: '2026-03-31',
+          rules: [{ id: 'three-days', type: 'streak', event_type: 'data_logged', days: 3, reward: { code: 'GIFT-3D', amount_cents: 300, currency: 'USD' } }],
+        },
+      ],
+      partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['streaks'], min_cell_size: 2 }],
+    };
+    const w = makeWs(config, 'rewards-export-run-');
+    await ingestMembers(w, [
+      { user_id: 'run-a', partner: 'acme', share_consent: true, zip: '60614', birth_date: '1980-02-02' },
+      { user_id: 'run-b', partner: 'acme', share_consent: true, zip: '60614', birth_date: '1981-02-02' },
+      { user_id: 'run-c', partner: 'acme', share_consent: false },
+    ]);
+    const ev: EventIn[] = [];
+    for (const u of ['run-a', 'run-b', 'run-c']) for (const d of ['2026-03-02', '2026-03-03', '2026-03-04']) ev.push({ user_id: u, event_type: 'data_logged', date: d });
+    await ingestEvents(w, ev);
+    const run = await w.cli(['run', '--as-of', '2026-03-31', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(parseJsonOutput<{ grants: number }>(run).grants).toBe(3);
+    const r = await w.cli(['export', '--partner', 'acme', '--as-of', '2026-03-31', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = readCsv(join(w.exportDir('acme', '2026-03-31'), 'grants.csv')).slice(1);
+    expect(rows.sort()).toEqual(
+      ['run-a', 'run-b'].map((u) => [hmac(KEYS.TEST_KEY_ACME, u), 'streaks', 'three-days', 'GIFT-3D', '300', 'USD', '2026']).sort(),
+    );
+    const summary = readCsv(join(w.exportDir('acme', '2026-03-31'), 'summary.csv'));
+    expect(summary.find((x) => x[0] === 'grants' && x[3] === '(total)' && x[4] === '(total)')!.slice(7)).toEqual(['2', '2', '600', 'false']);
+  });
+});
