@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { EXIT, RewardsError } from '../errors.js';
-import { exportPartner, findPartner, parseAsOf } from '../export/export.js';
+import { exportPartner, findPartner } from '../export/export.js';
 import { partnerKey } from '../export/key.js';
 import { acquireLock } from '../store/lock.js';
+import { VERSION } from '../version.js';
 import { config, contextFrom, type Context, openStore, printJson, say, warn } from './context.js';
+import { asOfOption } from './dates.js';
 
 interface ExportFlags {
   partner: string;
@@ -34,17 +35,12 @@ date again replaces it atomically. See README, "Partner exports", for the de-ide
     });
 }
 
-function toolVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 export async function runExport(ctx: Context, flags: ExportFlags): Promise<void> {
   // Everything that can be refused is checked before the database or the outbox is touched.
   const cfg = config(ctx, true);
   const where = cfg.path ?? ctx.configPath;
   const partner = findPartner(cfg.config, flags.partner, where);
-  const asOf = parseAsOf(flags.asOf, cfg.config.timezone);
+  const asOf = asOfOption(flags.asOf, cfg.config);
   const index = cfg.config.partners.indexOf(partner);
   const key = partnerKey(ctx.env, partner, `partners[${index}]`);
 
@@ -64,7 +60,7 @@ export async function runExport(ctx: Context, flags: ExportFlags): Promise<void>
       asOf,
       outbox: cfg.resolvePath(cfg.config.paths.outbox),
       key,
-      toolVersion: toolVersion(),
+      toolVersion: VERSION,
       signal: abort.signal,
     });
     if (ctx.json) {

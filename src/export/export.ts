@@ -3,7 +3,6 @@ import type { Campaign, Config, Partner } from '../config/schema.js';
 import { ConfigError, UsageError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { type CampaignWindow, closeSnapshot, iterateActivity, iterateGrants, iterateMembers, openSnapshot, recordExport } from '../store/export.js';
-import { addDays, isValidDate, todayInZone } from '../time/datetime.js';
 import {
   birthYear,
   type DatePrecision,
@@ -75,12 +74,6 @@ export function findPartner(config: Config, id: string, configPath: string): Par
     throw new UsageError(`--partner ${JSON.stringify(id)} is not a partner in ${configPath}; configured partners: ${ids}`);
   }
   return p;
-}
-
-export function parseAsOf(value: string | undefined, timezone: string, now = Date.now()): string {
-  if (value === undefined) return addDays(todayInZone(timezone, now), -1);
-  if (!isValidDate(value)) throw new UsageError(`--as-of must be a date YYYY-MM-DD, not ${JSON.stringify(value)}`);
-  return value;
 }
 
 /**
