@@ -25,7 +25,6 @@ import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } f
 export const MEMBERS_HEADER = ['member', 'birth_year', 'zip3', 'state'] as const;
 export const GRANTS_HEADER = ['member', 'campaign_id', 'rule_id', 'reward_code', 'amount_cents', 'currency', 'earned_period'] as const;
 export const ACTIVITY_HEADER = ['member', 'campaign_id', 'period', 'event_type', 'active_days', 'events'] as const;
-export const DATA_FILES = ['members.csv', 'grants.csv', 'activity.csv', 'summary.csv'] as const;
 
 export interface ExportOptions {
   config: Config;
