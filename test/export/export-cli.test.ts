@@ -434,3 +434,59 @@ describe('rewards export after rewards run', () => {
     expect(summary.find((x) => x[0] === 'grants' && x[3] === '(total)' && x[4] === '(total)')!.slice(7)).toEqual(['2', '2', '600', 'false']);
   });
 });
+
+describe('rewards export: day precision, and a partner without campaigns', () => {
+  it('day precision: one activity row per member, campaign, event type and local date; nothing outside the window', async () => {
+    const config = {
+      timezone: 'UTC',
+      campaigns: [
+        {
+          id: 'march',
+          start: '2026-03-01',
+          end: '2026-03-31',
+          rules: [{ id: 'logs', type: 'event_count', event_type: 'data_logged', min_events: 50, reward: { code: 'G', amount_cents: 1, currency: 'USD' } }],
+        },
+      ],
+      partners: [
+        { id: 'daily', key_env: 'TEST_KEY_ACME', campaigns: ['march'], date_precision: 'day', safe_harbor: false },
+        { id: 'bare', key_env: 'TEST_KEY_GLOBEX' },
+      ],
+    };
+    const w = makeWs(config, 'rewards-export-day-');
+    await ingestMembers(w, [
+      { user_id: 'day-a', partner: 'daily', share_consent: true },
+      { user_id: 'bare-a', partner: 'bare', share_consent: true, zip: '60614' },
+    ]);
+    await ingestEvents(w, [
+      { user_id: 'day-a', event_type: 'data_logged', date: '2026-02-28' },
+      { user_id: 'day-a', event_type: 'data_logged', date: '2026-03-01' },
+      { user_id: 'day-a', event_type: 'data_logged', date: '2026-03-01' },
+      { user_id: 'day-a', event_type: 'data_logged', date: '2026-03-09' },
+      { user_id: 'day-a', event_type: 'data_logged', date: '2026-03-10' },
+      { user_id: 'day-a', event_type: 'other', date: '2026-03-09' },
+    ]);
+    const r = await w.cli(['export', '--partner', 'daily', '--as-of', '2026-03-09']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = hmac(KEYS.TEST_KEY_ACME, 'day-a');
+    expect(readCsv(join(w.exportDir('daily', '2026-03-09'), 'activity.csv')).slice(1)).toEqual([
+      [m, 'march', '2026-03-01', 'data_logged', '1', '2'],
+      [m, 'march', '2026-03-09', 'data_logged', '1', '1'],
+    ]);
+
+    const b = await w.cli(['export', '--partner', 'bare', '--as-of', '2026-03-09', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const out = parseJsonOutput<{ files: { name: string; rows: number }[]; members: number }>(b);
+    expect(out.members).toBe(1);
+    expect(out.files.map((f) => [f.name, f.rows])).toEqual([
+      ['members.csv', 1],
+      ['grants.csv', 0],
+      ['activity.csv', 0],
+      ['summary.csv', 4], // members: 606/unknown, 606/(total), (total)/unknown, (total)/(total), all hidden
+    ]);
+    expect(readCsv(join(w.exportDir('bare', '2026-03-09'), 'members.csv'))).toEqual([
+      ['member', 'birth_year', 'zip3', 'state'],
+      [hmac(KEYS.TEST_KEY_GLOBEX, 'bare-a'), '', '606', ''],
+    ]);
+    expect(sha256sumCheck(w.exportDir('bare', '2026-03-09')).code).toBe(0);
+  });
+});
