@@ -101,7 +101,7 @@ describe('rewards explain', () => {
   });
 
   it('an unknown --campaign exits 64; a missing database exits 66', () => {
-    expect(ws.cli(['explain', '--user', 'u1', '--campaign', 'nope']).code).toBe(64);
-    expect(ws.cli(['--db', ws.dbPath + '.missing', 'explain', '--user', 'u1']).code).toBe(66);
+    expect(ws.bin(['explain', '--user', 'u1', '--campaign', 'nope']).code).toBe(64);
+    expect(ws.bin(['--db', ws.dbPath + '.missing', 'explain', '--user', 'u1']).code).toBe(66);
   });
 });

@@ -52,7 +52,9 @@ describe('rewards run: grant files and reruns', () => {
 
   let dry: any;
   it('--dry-run computes the grants and writes nothing', () => {
-    dry = ws.run('2026-03-20', '--dry-run');
+    dry = ws.runBin('2026-03-20', '--dry-run');
+    // the in-process runner the other tests use answers exactly as the binary does
+    expect(ws.run('2026-03-20', '--dry-run')).toEqual(dry);
     expect(dry).toMatchObject({ run_id: null, as_of: '2026-03-20', dry_run: true, grants: 6, amount_cents: 4200, file: null });
     expect(dry.campaigns.map((c: any) => ({ id: c.id, closed: c.closed, grants: c.grants, amount_cents: c.amount_cents, over_budget: c.over_budget }))).toEqual([
       { id: 'spring', closed: false, grants: 4, amount_cents: 4000, over_budget: 0 },
@@ -76,7 +78,7 @@ describe('rewards run: grant files and reruns', () => {
 
   let first: any;
   it('a run records the grants and writes grants-<as-of>-<run_id>.csv with the exact columns and a .sha256', () => {
-    first = ws.run('2026-03-20');
+    first = ws.runBin('2026-03-20');
     expect(Object.keys(first)).toEqual(expect.arrayContaining(['run_id', 'as_of', 'dry_run', 'campaigns', 'grants', 'amount_cents', 'file']));
     for (const c of first.campaigns) expect(Object.keys(c)).toEqual(expect.arrayContaining(['id', 'closed', 'grants', 'amount_cents', 'over_budget']));
     expect(first).toMatchObject({ run_id: 1, as_of: '2026-03-20', dry_run: false, grants: 6, amount_cents: 4200, file: join(ws.grantsDir, 'grants-2026-03-20-1.csv') });
@@ -161,7 +163,7 @@ describe('rewards run: usage and config errors', () => {
     const bad = structuredClone(config) as any;
     bad.campaigns[0].rules[1].days = 0;
     const path = ws.writeConfig(bad, join(ws.dir, 'bad.json'));
-    const r = ws.cli(['--config', path, 'run', '--as-of', '2026-03-20']);
+    const r = ws.bin(['--config', path, 'run', '--as-of', '2026-03-20']);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('campaigns[0].rules[1].days: expected a positive integer');
     bad.campaigns[0].rules[1].days = 5;
@@ -174,7 +176,7 @@ describe('rewards run: usage and config errors', () => {
   });
 
   it('an unknown --campaign or a bad --as-of exits 64', () => {
-    const r = ws.cli(['run', '--as-of', '2026-03-20', '--campaign', 'nope']);
+    const r = ws.bin(['run', '--as-of', '2026-03-20', '--campaign', 'nope']);
     expect(r.code).toBe(64);
     expect(r.stderr).toContain('--campaign nope');
     expect(r.stderr).toContain('spring, other');
@@ -185,7 +187,7 @@ describe('rewards run: usage and config errors', () => {
     const none = ws.cli(['run', '--as-of', '2026-03-20', '--dry-run']);
     expect(none.code).toBe(66);
     expect(existsSync(ws.dbPath)).toBe(false);
-    ws.ok(['ingest', '--kind', 'members', '-', '--format', 'csv'], { input: 'user_id\n' });
+    ws.ingestMembers([]);
     for (const tz of ['Pacific/Kiritimati']) {
       ws.writeConfig({ ...config, timezone: tz });
       const out = ws.ok(['--json', 'run', '--dry-run']);
@@ -215,7 +217,7 @@ describe('one writer at a time', () => {
         if (Date.now() > deadline) throw new Error('the ingest never took the lock');
         await new Promise((r) => setTimeout(r, 50));
       }
-      const r = ws.cli(['run', '--as-of', '2026-03-20']);
+      const r = ws.bin(['run', '--as-of', '2026-03-20']);
       expect(r.code).toBe(75);
       expect(r.stderr).toContain(`pid ${holder.pid}`);
       expect(r.stderr).toMatch(/rewards ingest`, started \d{4}-\d\d-\d\dT/);

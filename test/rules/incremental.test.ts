@@ -1,17 +1,16 @@
 // The incremental run gives the same grants as a full evaluation: random data ingested day by day
-// (with late events, member changes, budgets, config changes and reruns of earlier dates) into two
-// databases, one evaluated incrementally, one fully, must end identical; and with in-order data the
-// day-by-day result equals one full run over everything. In process, for speed; the CLI version is
+// (with late events, member changes, budgets, config changes and reruns of earlier dates), and at
+// every run the incremental plan must equal a full evaluation of the same database; and with
+// in-order data the day-by-day result equals one full run over everything. In process, for speed; the CLI version is
 // in test/cli/run-incremental.test.ts.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { ingestFiles } from '../../src/ingest/ingest-files.js';
-import { applyRun, planRun } from '../../src/grants/run.js';
+import { applyRun, planRun, type RunPlan } from '../../src/grants/run.js';
 import { openDb, type Db } from '../../src/store/db.js';
-import { dates, type Ev, ev } from './ws.js';
+import { dates, type Ev, ev, TMP } from './ws.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -98,8 +97,8 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-class Twin {
-  dir = mkdtempSync(join(tmpdir(), 'rewards-incr-'));
+class Db1 {
+  dir = mkdtempSync(join(TMP, 'rewards-incr-'));
   db: Db;
   files = 0;
   constructor() {
@@ -112,45 +111,50 @@ class Twin {
     const rep = await ingestFiles(this.db, [file], { kind, map: {}, maxRejectRate: 0, force: false, defaultZone: 'UTC', stdin: process.stdin });
     expect(rep.totals.rejected).toBe(0);
   }
-  run(step: number, asOf: string, full: boolean) {
-    const config = configFor(step);
-    const plan = planRun(this.db, config, { asOf, campaignIds: [], full });
-    return { plan, res: applyRun(this.db, plan, join(this.dir, 'out/grants')) };
+  plan(step: number, asOf: string, full: boolean) {
+    return planRun(this.db, configFor(step), { asOf, campaignIds: [], full });
+  }
+  apply(plan: RunPlan) {
+    return applyRun(this.db, plan, join(this.dir, 'out/grants'));
+  }
+  run(step: number, asOf: string) {
+    return this.apply(this.plan(step, asOf, false));
   }
   grants() {
     return this.db.prepare('SELECT * FROM grants ORDER BY grant_id').all();
   }
-  runs() {
-    return this.db.prepare('SELECT run_id, as_of, status, grants, amount_cents, over_budget, file_sha256 FROM runs ORDER BY run_id').all();
-  }
-  files_() {
-    const dir = join(this.dir, 'out/grants');
-    return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-  }
 }
 
-async function dayByDay(seed: number, late: boolean, twins: { t: Twin; full: boolean }[], reruns: boolean, step = (i: number) => i) {
+const planned = (p: RunPlan) =>
+  p.campaigns.map((c) => ({
+    id: c.id,
+    granted: c.granted.map((g) => `${g.rule_id}/${g.user_id}/${g.seq}@${g.earned_on}`),
+    over: c.overBudget.map((g) => `${g.rule_id}/${g.user_id}/${g.seq}@${g.earned_on}`),
+    state: c.state,
+  }));
+
+/**
+ * Ingests the data set day by day and runs each day (sometimes also an earlier date); at every run
+ * the incremental plan must equal a full evaluation of the same database, and is then applied.
+ */
+async function dayByDay(db: Db1, seed: number, late: boolean, opts: { reruns: boolean; compare: boolean; step?: (i: number) => number }) {
   const { arrivals, members } = generate(seed, late);
   const r = rng(seed + 1);
   const modes = new Set<string>();
   for (let i = 1; i <= DAYS.length; i++) {
-    for (const { t } of twins) {
-      const m = members.get(i - 1);
-      if (m) await t.ingest('members', ['user_id,partner', ...m.map((x) => `${x.user_id},${x.partner ?? ''}`)]);
-      const evs = arrivals.get(i);
-      if (evs?.length) await t.ingest('events', evs.map((e) => JSON.stringify(e)));
-    }
+    const m = members.get(i - 1);
+    if (m) await db.ingest('members', ['user_id,partner', ...m.map((x) => `${x.user_id},${x.partner ?? ''}`)]);
+    const evs = arrivals.get(i);
+    if (evs?.length) await db.ingest('events', evs.map((e) => JSON.stringify(e)));
     const asOfs = [DAYS[i - 1]!];
     // Sometimes an operator reruns an earlier date, before or after today's run.
-    if (reruns && r.chance(0.25)) asOfs.splice(r.int(2), 0, DAYS[Math.max(0, i - 2 - r.int(6))]!);
+    if (opts.reruns && r.chance(0.25)) asOfs.splice(r.int(2), 0, DAYS[Math.max(0, i - 2 - r.int(6))]!);
     for (const asOf of asOfs) {
-      const results = twins.map(({ t, full }) => t.run(step(i), asOf, full));
-      for (const c of results[0]!.plan.campaigns) modes.add(c.mode);
-      for (const x of results.slice(1)) {
-        expect(x.plan.campaigns.map((c) => [c.id, c.granted.length, c.overBudget.length]), `as-of ${asOf} after ingest day ${i}`).toEqual(
-          results[0]!.plan.campaigns.map((c) => [c.id, c.granted.length, c.overBudget.length]),
-        );
-      }
+      const step = opts.step ? opts.step(i) : i;
+      const inc = db.plan(step, asOf, false);
+      for (const c of inc.campaigns) modes.add(c.mode);
+      if (opts.compare) expect(planned(inc), `as-of ${asOf} after ingest day ${i}`).toEqual(planned(db.plan(step, asOf, true)));
+      db.apply(inc);
     }
   }
   return modes;
@@ -159,28 +163,22 @@ async function dayByDay(seed: number, late: boolean, twins: { t: Twin; full: boo
 describe('incremental evaluation equals full evaluation', () => {
   for (const seed of [1, 2]) {
     it(`seed ${seed}: late events, member changes, budget raises, a rule change and reruns of earlier dates`, async () => {
-      const inc = new Twin();
-      const full = new Twin();
-      const modes = await dayByDay(seed, true, [
-        { t: inc, full: false },
-        { t: full, full: true },
-      ], true);
+      const db = new Db1();
+      const modes = await dayByDay(db, seed, true, { reruns: true, compare: true });
       expect(modes).toContain('incremental'); // the test exercises the incremental path
-      expect(inc.grants().length).toBeGreaterThan(50);
-      expect(inc.grants()).toEqual(full.grants());
-      expect(inc.runs()).toEqual(full.runs());
-      expect(inc.files_()).toEqual(full.files_());
+      expect(modes).toContain('full');
+      expect(db.grants().length).toBeGreaterThan(50);
     });
   }
 
   it('with in-order data (no late events, no budget or member changes), day-by-day runs give what one full run over everything gives', async () => {
-    const daily = new Twin();
-    await dayByDay(7, false, [{ t: daily, full: false }], false, () => 40);
-    const once = new Twin();
+    const daily = new Db1();
+    await dayByDay(daily, 7, false, { reruns: false, compare: false, step: () => 40 });
+    const once = new Db1();
     const { arrivals, members } = generate(7, false);
     for (const [, m] of [...members].sort(([a], [b]) => a - b)) await once.ingest('members', ['user_id,partner', ...m.map((x) => `${x.user_id},${x.partner ?? ''}`)]);
     await once.ingest('events', [...arrivals.values()].flat().map((e) => JSON.stringify(e)));
-    once.run(40, '2026-04-05', true); // the last day both campaigns are open
+    once.run(40, '2026-04-05'); // the last day both campaigns are open
     const key = (g: any) => `${g.grant_id} ${g.campaign_id}/${g.rule_id}/${g.user_id}/${g.seq}@${g.earned_on}`;
     expect(daily.grants().map(key).sort()).toEqual(once.grants().map(key).sort());
   });

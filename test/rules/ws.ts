@@ -8,9 +8,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Where workspaces go: a RAM disk when there is one (fsync is then free, and these tests need many
+ * of them; durability across power loss is not something a test can check anyway), else the temp folder.
+ */
+export const TMP = process.env.REWARDS_TEST_TMP ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 export const BIN = join(ROOT, 'bin/rewards');
 
 /** The CLI runs from dist/: fail loudly if the sources this suite tests are newer than the build. */
@@ -39,6 +46,34 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+let runner: { port: MessagePort; flag: Int32Array } | undefined;
+
+/**
+ * Runs a command in process (see inproc-worker.mjs): the same program and actions as bin/rewards,
+ * without a new Node process per call, which keeps this suite fast. Synchronous, like spawnSync.
+ */
+function runInProcess(args: string[], env: Record<string, string | undefined>): CliResult {
+  if (!runner) {
+    const { port1, port2 } = new MessageChannel();
+    const signal = new SharedArrayBuffer(4);
+    const worker = new Worker(new URL('./inproc-worker.mjs', import.meta.url), {
+      workerData: { dist: pathToFileURL(join(ROOT, 'dist')).href, port: port2, signal },
+      transferList: [port2],
+      stdout: false,
+      stderr: false,
+    });
+    worker.unref();
+    port1.unref();
+    runner = { port: port1, flag: new Int32Array(signal) };
+  }
+  Atomics.store(runner.flag, 0, 0);
+  runner.port.postMessage({ args, env });
+  if (Atomics.wait(runner.flag, 0, 0, 120_000) === 'timed-out') throw new Error(`rewards ${args.join(' ')}: no answer from the in-process runner`);
+  const msg = receiveMessageOnPort(runner.port);
+  if (!msg) throw new Error('in-process runner: no message');
+  return msg.message as CliResult;
 }
 
 export interface Reward {
@@ -90,8 +125,8 @@ export class Workspace {
   readonly configPath: string;
   private files = 0;
 
-  constructor(prefix = 'rewards-rules-') {
-    this.dir = mkdtempSync(join(tmpdir(), prefix));
+  constructor(prefix = 'rewards-rules-', base = TMP) {
+    this.dir = mkdtempSync(join(base, prefix));
     this.dbPath = join(this.dir, 'rewards.db');
     this.configPath = join(this.dir, 'rewards.config.json');
   }
@@ -105,27 +140,35 @@ export class Workspace {
     return path;
   }
 
+  /** `rewards ARGS` with this workspace's database and config, run in process (with `input`: the real binary). */
   cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): CliResult {
-    const r = spawnSync(process.execPath, [BIN, '--db', this.dbPath, ...args], {
-      cwd: this.dir,
-      input: opts.input ?? '',
-      encoding: 'utf8',
-      env: { ...process.env, REWARDS_CONFIG: this.configPath, ...opts.env },
-    });
+    if (opts.input !== undefined) return this.bin(args, opts);
+    return runInProcess(['--db', this.dbPath, ...args], { REWARDS_DB: undefined, REWARDS_DEBUG: undefined, REWARDS_CONFIG: this.configPath, ...opts.env });
+  }
+
+  /** `node bin/rewards ARGS` as a real process: exit status, stdin and stdout as users see them. */
+  bin(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): CliResult {
+    const env: NodeJS.ProcessEnv = { ...process.env, REWARDS_CONFIG: this.configPath, ...opts.env };
+    delete env.REWARDS_DB;
+    delete env.REWARDS_DEBUG;
+    const r = spawnSync(process.execPath, [BIN, '--db', this.dbPath, ...args], { cwd: this.dir, input: opts.input ?? '', encoding: 'utf8', env });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  /** Runs the CLI and expects exit 0; returns stdout parsed as JSON when `--json` is among the args. */
-  ok(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): any {
-    const r = this.cli(args, opts);
+  /** Runs the command and expects exit 0; returns stdout parsed as JSON when `--json` is among the args. */
+  ok(args: string[], opts: { input?: string; env?: Record<string, string>; bin?: boolean } = {}): any {
+    const r = opts.bin ? this.bin(args, opts) : this.cli(args, opts);
     if (r.code !== 0) throw new Error(`rewards ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
     return args.includes('--json') ? JSON.parse(r.stdout) : r;
   }
 
   spawn(args: string[]): ChildProcess {
+    const env: NodeJS.ProcessEnv = { ...process.env, REWARDS_CONFIG: this.configPath };
+    delete env.REWARDS_DB;
+    delete env.REWARDS_DEBUG;
     return spawn(process.execPath, [BIN, '--db', this.dbPath, ...args], {
       cwd: this.dir,
-      env: { ...process.env, REWARDS_CONFIG: this.configPath },
+      env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
   }
@@ -147,6 +190,11 @@ export class Workspace {
 
   run(asOf: string, ...more: string[]): any {
     return this.ok(['--json', 'run', '--as-of', asOf, ...more]);
+  }
+
+  /** `rewards --json run` through the real binary. */
+  runBin(asOf: string, ...more: string[]): any {
+    return this.ok(['--json', 'run', '--as-of', asOf, ...more], { bin: true });
   }
 
   query<T = any>(sql: string, ...params: unknown[]): T[] {
