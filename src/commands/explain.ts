@@ -40,7 +40,12 @@ Examples:
             const streak = r.longest_streak ? `, longest streak ${r.longest_streak.length} (${r.longest_streak.from}..${r.longest_streak.to}), current ${r.current_streak}` : '';
             out.push(`  ${r.rule_id} [${r.type} ${r.event_type}]: ${r.counted_dates} counted day(s), ${r.counted_events} event(s)${r.first_date ? ` from ${r.first_date} to ${r.last_date}` : ''}${streak}`);
             for (const e of r.earnings) {
-              const where = e.status === 'granted' ? `granted in run ${e.run_id}, ${e.file}` : e.status === 'pending' ? 'earned, not yet granted: the next run grants it' : 'earned, not granted: over budget';
+              const where = {
+                granted: `granted in run ${e.run_id}, ${e.file}`,
+                pending: 'earned, not yet granted: the next run grants it',
+                over_budget: 'earned, not granted: over budget',
+                closed: 'earned, not granted: the campaign closed before a run granted it',
+              }[e.status];
               out.push(`    #${e.seq} earned ${e.earned_on}  grant ${e.grant_id}  ${where}`);
             }
             if (r.not_earned) out.push(`    next: ${r.not_earned}`);

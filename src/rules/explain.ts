@@ -9,7 +9,8 @@ export interface EarningExplained {
   seq: number;
   earned_on: string;
   grant_id: string;
-  status: 'granted' | 'pending' | 'over_budget';
+  /** closed: earned, but the campaign closed before any run granted it (late data, or over budget then). */
+  status: 'granted' | 'pending' | 'over_budget' | 'closed';
   run_id: number | null;
   file: string | null;
 }
@@ -59,7 +60,6 @@ export function explainMember(db: Db, config: Config, userId: string, campaignId
     // it in budget order: ask the planner (once per campaign, and only when the campaign has a budget).
     let over: Set<string> | undefined;
     const overBudget = (ruleId: string, seq: number): boolean => {
-      if (phase !== 'open') return true;
       if (c.budget_cents === undefined) return false;
       over ??= new Set(
         planRun(db, config, { asOf, campaignIds: [c.id], full: true })
@@ -79,7 +79,7 @@ export function explainMember(db: Db, config: Config, userId: string, campaignId
       const explained = earnings.map((e): EarningExplained => {
         const g = mine.find((x) => x.seq === e.seq);
         if (g) return { seq: e.seq, earned_on: g.earned_on, grant_id: g.grant_id, status: 'granted', run_id: g.run_id, file: g.file };
-        const status = overBudget(rule.id, e.seq) ? 'over_budget' : 'pending';
+        const status = phase === 'closed' ? 'closed' : overBudget(rule.id, e.seq) ? 'over_budget' : 'pending';
         return { seq: e.seq, earned_on: e.earned_on, grant_id: grantId(c.id, rule.id, userId, e.seq), status, run_id: null, file: null };
       });
       // Grants made earlier stay valid even if a recomputation would now date them differently.

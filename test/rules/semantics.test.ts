@@ -218,5 +218,10 @@ describe('rules through `rewards run` (one data set, runs in date order)', () =>
       ]);
     }
     expect(ws.grants()).toEqual(before);
+    // explain tells why: closed, not over budget (this campaign has no budget)
+    const out = ws.ok(['explain', '--user', 'too-late', '--campaign', 'march', '--as-of', '2026-04-08']).stdout;
+    expect(out).toContain('march (closed, counting 2026-03-01..2026-03-31)');
+    expect(out).toMatch(/#1 earned 2026-03-15 {2}grant [0-9a-f]{32} {2}earned, not granted: the campaign closed before a run granted it/);
+    expect(out).toContain('next: the campaign is closed; reached the limit of 1 grant(s) per member');
   });
 });
