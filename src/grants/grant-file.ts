@@ -1,5 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
-import { basename } from 'node:path';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { fsError } from '../errors.js';
 import type { GrantRow } from '../store/rules.js';
 import { writeFileAtomic, writeFileAtomicFrom } from '../util/atomic-file.js';
 
@@ -17,6 +19,13 @@ export function* grantFileLines(rows: Iterable<GrantRow>): Generator<string> {
  * crash is harmless even when the first write had in fact completed.
  */
 export function writeGrantFile(file: string, rows: Iterable<GrantRow>): string {
+  // A folder that cannot be made or written to is a plain "cannot write" (73), named, before any temp file.
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    accessSync(dirname(file), constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw fsError(err, file, 'write');
+  }
   const sha = writeFileAtomicFrom(file, grantFileLines(rows));
   writeFileAtomic(`${file}.sha256`, `${sha}  ${basename(file)}\n`);
   return sha;

@@ -198,8 +198,13 @@ export function runsMissingFiles(db: Db): RunRow[] {
   return stmt(db, `SELECT * FROM runs WHERE status = 'committed' ORDER BY run_id`).all() as RunRow[];
 }
 
-export function grantsOfRun(db: Db, runId: number): IterableIterator<GrantRow> {
-  return stmt(db, 'SELECT * FROM grants WHERE run_id = ? ORDER BY earned_on, campaign_id, rule_id, user_id, seq').iterate(runId) as IterableIterator<GrantRow>;
+/**
+ * A run's grants, streamed. The query starts only when iteration does: an iterator opened but never
+ * consumed (the grant file's folder could not be created) would keep the connection busy, and every
+ * later statement, the lock's release included, would fail.
+ */
+export function* grantsOfRun(db: Db, runId: number): Generator<GrantRow> {
+  yield* stmt(db, 'SELECT * FROM grants WHERE run_id = ? ORDER BY earned_on, campaign_id, rule_id, user_id, seq').iterate(runId) as IterableIterator<GrantRow>;
 }
 
 export function markRunComplete(db: Db, runId: number, sha256: string): void {

@@ -119,6 +119,30 @@ describe('crash states made by hand', () => {
   });
 });
 
+describe('a grant file that cannot be written', () => {
+  it('fails the run with 73 after the commit; the next run writes the file', () => {
+    const twin = workspace();
+    const victim = workspace();
+    const events = dates('2026-03-01', 5).map((d) => ev('u1', 'data_logged', d));
+    for (const w of [twin, victim]) {
+      w.writeConfig(spring());
+      w.ingestMembers([{ user_id: 'u1', partner: 'acme' }]);
+      w.ingest(events);
+    }
+    twin.run('2026-03-06');
+    // A file where the grants folder should be: the folder cannot be created.
+    writeFileSync(join(victim.dir, 'out'), 'not a folder');
+    const r = victim.bin(['run', '--as-of', '2026-03-06']);
+    expect(r.code).toBe(73);
+    expect(r.stderr).toContain('grants-2026-03-06-1.csv');
+    expect(victim.query('SELECT run_id, status, grants FROM runs')).toEqual([{ run_id: 1, status: 'committed', grants: 1 }]);
+    unlinkSync(join(victim.dir, 'out'));
+    expect(victim.run('2026-03-06')).toMatchObject({ grants: 0, run_id: 1, repaired_files: [join(victim.grantsDir, 'grants-2026-03-06-1.csv')] });
+    expect(snapshot(victim)).toEqual(snapshot(twin));
+    expectEveryGrantInOneFile(victim);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Real kill -9 over a larger data set.
 
