@@ -19,7 +19,7 @@ describe('budget', () => {
     ],
   });
   const writeConfig = (budget?: number) => ws.writeConfig({ timezone: 'UTC', paths: { grants: 'out/grants' }, campaigns: [campaign(budget)] });
-  const key = (r: { earned_on: string; rule_id: string; user_id: string }) => `${r.earned_on}/${r.rule_id}/${r.user_id}`;
+  const key = (r: { earned_on?: string; rule_id?: string; user_id?: string }) => `${r.earned_on}/${r.rule_id}/${r.user_id}`;
 
   beforeAll(() => {
     writeConfig(1000);

@@ -80,7 +80,7 @@ describe('crash states made by hand', () => {
     victim.writeConfig(spring());
     copyDb(twin, victim);
     const crash = (w: Workspace, runId: number, remove: ('csv' | 'sha')[], tmp?: string) => {
-      const [{ file }] = w.query<{ file: string }>('SELECT file FROM runs WHERE run_id = ?', runId);
+      const { file } = w.query<{ file: string }>('SELECT file FROM runs WHERE run_id = ?', runId)[0]!;
       if (remove.includes('csv')) unlinkSync(file);
       if (remove.includes('sha')) unlinkSync(`${file}.sha256`);
       // the temp name util/atomic-file.ts writes to before the rename
