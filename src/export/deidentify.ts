@@ -47,10 +47,21 @@ export const TOP_CODED = `${TOP_CODE_AGE}+`;
  */
 export function birthYear(birthDate: string | null | undefined, asOf: string): string {
   const b = birthDate ? parseDate(birthDate) : null;
-  const a = parseDate(asOf);
-  if (!b || !a) return '';
-  if (b.y > a.y) return ''; // born after the as-of date: a data error, not something to pass on
-  return a.y - b.y >= TOP_CODE_AGE ? TOP_CODED : String(b.y);
+  const a = asOfYear(asOf);
+  if (!b || a === null) return '';
+  if (b.y > a) return ''; // born after the as-of date: a data error, not something to pass on
+  return a - b.y >= TOP_CODE_AGE ? TOP_CODED : String(b.y);
+}
+
+// Called once per member with the same as-of date: parse it once.
+let lastAsOf = '';
+let lastAsOfYear: number | null = null;
+function asOfYear(asOf: string): number | null {
+  if (asOf !== lastAsOf) {
+    lastAsOf = asOf;
+    lastAsOfYear = parseDate(asOf)?.y ?? null;
+  }
+  return lastAsOfYear;
 }
 
 /** Ten-year band of an exported birth year for the summary: `1980-1989`, `90+`, or `unknown`. */

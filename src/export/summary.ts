@@ -57,9 +57,11 @@ export interface SummaryResult {
  */
 export class MemberTally {
   private readonly byKey = new Map<string, MemberCell>();
+  private readonly bands = new Map<string, string>();
 
   add(zip3: string, exportedBirthYear: string): void {
-    const band = birthYearBand(exportedBirthYear);
+    let band = this.bands.get(exportedBirthYear);
+    if (band === undefined) this.bands.set(exportedBirthYear, (band = birthYearBand(exportedBirthYear)));
     const k = `${zip3}\u0000${band}`;
     const c = this.byKey.get(k);
     if (c) c.members++;
