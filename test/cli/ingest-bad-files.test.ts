@@ -13,7 +13,7 @@ function goodRows(n: number, prefix = 'g'): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i},u${i % 3},steps,2026-03-0${1 + (i % 9)}T10:00:00Z`);
 }
 
-describe('ingest: bad files', () => {
+describe('ingest: bad files', { timeout: 60_000 }, () => {
   it('a missing file exits 66; the other files are still ingested', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
@@ -112,7 +112,7 @@ describe('ingest: bad files', () => {
   });
 });
 
-describe('ingest: bad rows', () => {
+describe('ingest: bad rows', { timeout: 60_000 }, () => {
   it('each rejected row is stored with its file, start line, raw record and a reason naming the field', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
@@ -188,7 +188,7 @@ describe('ingest: bad rows', () => {
   });
 });
 
-describe('ingest --max-reject-rate', () => {
+describe('ingest --max-reject-rate', { timeout: 60_000 }, () => {
   it('above the rate: exit 65 after the good rows are committed, and it says so', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseJsonOutput, runCli, sqlite, sqliteValue, tempDir } from '../helpers.js';
 import { batches, dailyActivity, FIXTURE_DAILY, FIXTURE_EVENTS, fixture, type JsonReport, sha256File, snapshot, storedEvents } from '../ingest/expected.js';
 
-describe('ingest: duplicates and conflicts', () => {
+describe('ingest: duplicates and conflicts', { timeout: 60_000 }, () => {
   it('the same event_id with the same content is a duplicate; with other content, a conflict that is rejected', async () => {
     const dir = tempDir();
     const file = join(dir, 'dups.csv');
@@ -56,7 +56,7 @@ describe('ingest: duplicates and conflicts', () => {
   });
 });
 
-describe('ingest: re-ingest', () => {
+describe('ingest: re-ingest', { timeout: 60_000 }, () => {
   it('the same file again is skipped and changes nothing; --force reads it again and rows still dedup', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
@@ -98,7 +98,7 @@ describe('ingest: re-ingest', () => {
   });
 });
 
-describe('ingest --kind members', () => {
+describe('ingest --kind members', { timeout: 60_000 }, () => {
   it('loads members: mixed-case headers, a later row replaces the earlier one, bad rows rejected, nothing in events', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
@@ -152,7 +152,7 @@ describe('ingest --kind members', () => {
   });
 });
 
-describe('ingest --json', () => {
+describe('ingest --json', { timeout: 60_000 }, () => {
   it('prints one JSON object with the documented shape; without --json stdout stays empty', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');

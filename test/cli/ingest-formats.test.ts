@@ -15,7 +15,7 @@ import {
   storedEvents,
 } from '../ingest/expected.js';
 
-describe('ingest: formats', () => {
+describe('ingest: formats', { timeout: 60_000 }, () => {
   it('CSV: exit 0, nothing on stdout, a summary on stderr, the events, the rollup and the batch', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');

@@ -22,7 +22,7 @@ function deadPid(): number {
   return Number(r.stdout);
 }
 
-describe('ingest: the writer lock', () => {
+describe('ingest: the writer lock', { timeout: 60_000 }, () => {
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
   afterAll(() => {
     sleeper.kill('SIGKILL');

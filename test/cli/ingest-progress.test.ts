@@ -24,7 +24,7 @@ function onTerminal(args: string[]): Promise<{ code: number | null; screen: stri
   });
 }
 
-describe.skipIf(!hasScript)('ingest: progress bar', () => {
+describe.skipIf(!hasScript)('ingest: progress bar', { timeout: 60_000 }, () => {
   it('is drawn on stderr when it is a terminal, then cleared before the summary', async () => {
     const dir = tempDir();
     const r = await onTerminal(['--db', join(dir, 'r.db'), 'ingest', fixture('events.csv')]);

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonOutput, runCli, tempDir } from '../helpers.js';
 import { fixture } from '../ingest/expected.js';
 
-describe('rewards rejects', () => {
+describe('rewards rejects', { timeout: 60_000 }, () => {
   const dir = tempDir();
   const db = join(dir, 'r.db');
   const first = join(dir, 'first.csv');
@@ -25,7 +25,7 @@ describe('rewards rejects', () => {
     expect(r1.code, r1.stderr).toBe(0);
     const r2 = await runCli(['--db', db, 'ingest', '--max-reject-rate', '1', second, fixture('events.csv')]);
     expect(r2.code, r2.stderr).toBe(0);
-  });
+  }, 60_000);
 
   it('prints every rejected row as CSV: batch_id,file,line,reason,raw', async () => {
     const r = await runCli(['--db', db, 'rejects']);

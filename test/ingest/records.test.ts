@@ -41,7 +41,7 @@ async function readError(content: string | Buffer, opts: ReadOpts = {}): Promise
 
 const lines = (r: { records: InputRecord[] }) => r.records.map((x) => x.line);
 
-describe('CSV records: the line each record starts on', () => {
+describe('CSV records: the line each record starts on', { timeout: 30_000 }, () => {
   it('LF, with and without a final line break', async () => {
     const r = await read('a,b\n1,2\n3,4\n');
     expect(r.records).toEqual([
@@ -129,7 +129,7 @@ describe('CSV records: the line each record starts on', () => {
   });
 });
 
-describe('CSV header', () => {
+describe('CSV header', { timeout: 30_000 }, () => {
   it('column names match case-insensitively, extra columns are counted', async () => {
     const r = await read('A,  B ,Extra,more\n1,2,3,4\n');
     expect(r.records[0]!.fields).toEqual({ a: '1', b: '2' });
@@ -161,7 +161,7 @@ describe('CSV header', () => {
   });
 });
 
-describe('CSV problems', () => {
+describe('CSV problems', { timeout: 30_000 }, () => {
   it('a quote inside an unquoted field is taken as written', async () => {
     const r = await read('a,b\n1,x"y\n2,"4"x\n3,5" tall\n');
     expect(r.records.map((x) => [x.line, x.fields?.b])).toEqual([
@@ -224,7 +224,7 @@ describe('CSV problems', () => {
   });
 });
 
-describe('TSV records', () => {
+describe('TSV records', { timeout: 30_000 }, () => {
   it('tab-separated, with RFC 4180 quoting (tabs and newlines in quotes)', async () => {
     const r = await read('a\tb\n1\t"x\ty"\n2\t"p\nq"\n3\tplain\n', { name: 'in.tsv' });
     expect(r.records.map((x) => [x.line, x.fields])).toEqual([
@@ -243,7 +243,7 @@ describe('TSV records', () => {
   });
 });
 
-describe('NDJSON records', () => {
+describe('NDJSON records', { timeout: 30_000 }, () => {
   const nd = { name: 'in.ndjson' };
 
   it('a line with only whitespace is a bad record; a BOM is dropped only at the start of the file', async () => {
@@ -297,7 +297,7 @@ describe('NDJSON records', () => {
   });
 });
 
-describe('streaming', () => {
+describe('streaming', { timeout: 30_000 }, () => {
   /** Reads the first `take` records of a big file and returns how many bytes had been read from disk by then. */
   async function bytesReadFor(content: Buffer, name: string, take: number): Promise<{ bytes: number; got: number }> {
     const path = join(dir, `${++fileNo}-${name}`);

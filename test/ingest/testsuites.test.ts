@@ -22,7 +22,7 @@ async function readAll(path: string, fields: string[]): Promise<InputRecord[]> {
   return out;
 }
 
-describe.skipIf(!SUITES)('csv-spectrum: every csvs/NAME.csv parses to json/NAME.json', () => {
+describe.skipIf(!SUITES)('csv-spectrum: every csvs/NAME.csv parses to json/NAME.json', { timeout: 60_000 }, () => {
   const root = join(SUITES ?? '', 'csv-spectrum');
   const names = SUITES ? readdirSync(join(root, 'csvs')).filter((f) => f.endsWith('.csv')).map((f) => basename(f, '.csv')) : [];
 
@@ -44,7 +44,7 @@ describe.skipIf(!SUITES)('csv-spectrum: every csvs/NAME.csv parses to json/NAME.
   });
 });
 
-describe.skipIf(!SUITES)('JSONTestSuite: each test_parsing file as an NDJSON record', () => {
+describe.skipIf(!SUITES)('JSONTestSuite: each test_parsing file as an NDJSON record', { timeout: 60_000 }, () => {
   const dir = join(SUITES ?? '', 'JSONTestSuite', 'test_parsing');
   const all = SUITES ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
   const n = all.filter((f) => f.startsWith('n_'));
