@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(PROJECT_ROOT, 'bin', 'rewards');
@@ -83,11 +84,19 @@ export function parseJsonOutput<T = unknown>(r: CliResult): T {
 }
 
 const tempDirs = new Set<string>();
-process.on('exit', () => {
+function removeAll(): void {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
+  tempDirs.clear();
+}
+// After each test file (this module is loaded once per file while vitest collects it), and at exit.
+try {
+  afterAll(removeAll);
+} catch {
+  // not inside a vitest collection (a plain script): the exit handler still cleans up
+}
+process.on('exit', removeAll);
 
-/** A fresh empty folder under the OS temp dir, removed when the test process exits. */
+/** A fresh empty folder under the OS temp dir, removed after the test file (or at exit). */
 export function tempDir(prefix = 'rewards-test-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.add(d);
