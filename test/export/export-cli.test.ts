@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseJsonOutput, sqlite, tempDir } from '../helpers.js';
 import { allFiles, type EventIn, type GrantIn, hmac, ingestEvents, ingestMembers, insertGrants, KEYS, makeWs, type MemberIn, readCsv, sha256sumCheck, type Ws } from './ws.js';
 
 // Exact file modes need a known umask; the CLI inherits ours.
 process.umask(0o022);
+// Each test runs the CLI as a subprocess, some several times: more than vitest's 5 s on a busy machine.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
 const AS_OF = '2026-04-30';
 const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -286,7 +288,7 @@ describe('rewards export: the folder', () => {
     cpSync(dir, copy, { recursive: true, dereference: true });
     const f = join(copy, 'grants.csv');
     const bytes = readFileSync(f);
-    bytes[bytes.length - 3] ^= 0x01;
+    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0x01;
     writeFileSync(f, bytes);
     const bad = sha256sumCheck(copy);
     expect(bad.code).not.toBe(0);
