@@ -4,10 +4,11 @@ import { campaignCandidates } from '../rules/candidates.js';
 import { campaignFingerprint, campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
 import type { Db } from '../store/db.js';
 import {
-  type CampaignState,
+  type CampaignStateUpdate,
   campaignSpent,
   changedUsers,
   getCampaignState,
+  overBudgetUsers,
   type GrantRow,
   grantsOfRun,
   latestRunFor,
@@ -31,7 +32,7 @@ export interface CampaignPlan {
   granted: Candidate[];
   overBudget: Candidate[];
   amount_cents: number;
-  state: CampaignState | null;
+  state: CampaignStateUpdate | null;
 }
 
 /** What a run would grant: computed without writing anything, so --dry-run is this and nothing more. */
@@ -56,19 +57,30 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
   const window = countingWindow(c, asOf);
   const fingerprint = campaignFingerprint(c);
   const prev = getCampaignState(db, c.id);
-  const incremental = !forceFull && prev !== undefined && prev.fingerprint === fingerprint && prev.over_budget === 0 && asOf >= prev.last_as_of;
-  const users = incremental
-    ? changedUsers(db, {
-        eventTypes: [...new Set(c.rules.map((r) => r.event_type))],
-        sinceSeq: prev.events_watermark,
-        lastAsOf: prev.last_as_of < c.end ? prev.last_as_of : c.end,
-        to: window.to,
-        sinceMemberBatch: prev.members_watermark,
-      })
-    : undefined;
+  // Grants the last run left over budget are waiting: their members are evaluated again (the budget
+  // may have been raised). A state that counts some but names none (written before the members were
+  // kept) needs a full evaluation.
+  const waiting = prev && prev.over_budget > 0 ? overBudgetUsers(db, c.id) : [];
+  const incremental =
+    !forceFull &&
+    prev !== undefined &&
+    prev.fingerprint === fingerprint &&
+    (prev.over_budget === 0 || waiting.length > 0) &&
+    asOf >= prev.last_as_of;
+  let users: Set<string> | undefined;
+  if (incremental) {
+    users = changedUsers(db, {
+      eventTypes: [...new Set(c.rules.map((r) => r.event_type))],
+      sinceSeq: prev.events_watermark,
+      lastAsOf: prev.last_as_of < c.end ? prev.last_as_of : c.end,
+      to: window.to,
+      sinceMemberBatch: prev.members_watermark,
+    });
+    for (const u of waiting) users.add(u);
+  }
   const candidates = campaignCandidates(db, c, window, users);
   const { granted, overBudget } = applyBudget(candidates, c.budget_cents, campaignSpent(db, c.id));
-  const state: CampaignState = {
+  const state: CampaignStateUpdate = {
     campaign_id: c.id,
     fingerprint,
     // What this evaluation covered, even when it is earlier than the last one: a rerun of an earlier
@@ -78,6 +90,7 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
     events_watermark: wm.events,
     members_watermark: wm.members,
     over_budget: overBudget.length,
+    over_budget_users: [...new Set(overBudget.map((g) => g.user_id))].sort(),
   };
   return {
     ...base,

@@ -124,6 +124,16 @@ export interface CampaignState {
   over_budget: number;
 }
 
+/** A campaign's new state after a run, with the members it left grants over budget for. */
+export interface CampaignStateUpdate extends CampaignState {
+  over_budget_users: string[];
+}
+
+/** The members a campaign's last run left with grants over budget. */
+export function overBudgetUsers(db: Db, campaignId: string): string[] {
+  return stmt(db, 'SELECT user_id FROM campaign_over_budget WHERE campaign_id = ?').pluck().all(campaignId) as string[];
+}
+
 export function getCampaignState(db: Db, campaignId: string): CampaignState | undefined {
   return stmt(db, 'SELECT * FROM campaign_state WHERE campaign_id = ?').get(campaignId) as CampaignState | undefined;
 }
@@ -175,7 +185,7 @@ export function recordRun(
   db: Db,
   run: Omit<RunRow, 'finished_at' | 'status' | 'file_sha256'>,
   grants: Omit<GrantRow, 'run_id'>[],
-  states: CampaignState[],
+  states: CampaignStateUpdate[],
 ): void {
   db.transaction(() => {
     stmt(
@@ -193,7 +203,7 @@ export function recordRun(
   }).immediate();
 }
 
-export function saveCampaignStates(db: Db, states: CampaignState[]): void {
+export function saveCampaignStates(db: Db, states: CampaignStateUpdate[]): void {
   const up = stmt(
     db,
     `INSERT INTO campaign_state (campaign_id, fingerprint, last_as_of, events_watermark, members_watermark, over_budget)
@@ -201,8 +211,21 @@ export function saveCampaignStates(db: Db, states: CampaignState[]): void {
      ON CONFLICT (campaign_id) DO UPDATE SET fingerprint = excluded.fingerprint, last_as_of = excluded.last_as_of,
        events_watermark = excluded.events_watermark, members_watermark = excluded.members_watermark, over_budget = excluded.over_budget`,
   );
+  const clear = stmt(db, 'DELETE FROM campaign_over_budget WHERE campaign_id = ?');
+  const add = stmt(db, 'INSERT INTO campaign_over_budget (campaign_id, user_id) VALUES (?, ?)');
   db.transaction(() => {
-    for (const s of states) up.run(s);
+    for (const s of states) {
+      up.run({
+        campaign_id: s.campaign_id,
+        fingerprint: s.fingerprint,
+        last_as_of: s.last_as_of,
+        events_watermark: s.events_watermark,
+        members_watermark: s.members_watermark,
+        over_budget: s.over_budget,
+      });
+      clear.run(s.campaign_id);
+      for (const u of s.over_budget_users) add.run(s.campaign_id, u);
+    }
   })();
 }
 

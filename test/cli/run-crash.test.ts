@@ -47,7 +47,13 @@ function snapshot(ws: Workspace) {
     .query('SELECT run_id, as_of, status, grants, amount_cents, over_budget, file, file_sha256, events_watermark, summary FROM runs ORDER BY run_id')
     .map((r: any) => ({ ...r, file: basename(r.file) }));
   const files = Object.fromEntries(ws.grantFiles().map((f) => [f, ws.read(f)]));
-  return { grants: ws.grants(), runs, campaign_state: ws.query('SELECT * FROM campaign_state ORDER BY campaign_id'), files };
+  return {
+    grants: ws.grants(),
+    runs,
+    campaign_state: ws.query('SELECT * FROM campaign_state ORDER BY campaign_id'),
+    over_budget: ws.query('SELECT * FROM campaign_over_budget ORDER BY campaign_id, user_id'),
+    files,
+  };
 }
 
 function expectEveryGrantInOneFile(ws: Workspace) {
