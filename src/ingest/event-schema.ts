@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { isValidTimeZone, localDate, parseDateTime } from '../time/datetime.js';
+import { canonicalTimeZone, isValidTimeZone, localDate, parseDateTime } from '../time/datetime.js';
 import type { EventRow } from '../store/ingest.js';
 import { canonicalJson, idText, optionalText, requiredText } from './fields.js';
 
@@ -36,9 +36,12 @@ const occurredAt = requiredText.transform((v, ctx) => {
   return { text: v, dt };
 });
 
-const timezone = optionalText.refine((v) => v === null || isValidTimeZone(v), {
-  error: (iss) => `${quote(String(iss.input))} is not a known IANA time zone (e.g. America/New_York)`,
-});
+// Stored in ICU's spelling (america/new_york, US/Eastern -> America/New_York): one zone, one content hash.
+const timezone = optionalText
+  .refine((v) => v === null || isValidTimeZone(v), {
+    error: (iss) => `${quote(String(iss.input))} is not a known IANA time zone (e.g. America/New_York)`,
+  })
+  .transform((v) => (v === null ? null : canonicalTimeZone(v)));
 
 /** One event row as read from an export, keyed by canonical field name. */
 export const EventInput = z.object({

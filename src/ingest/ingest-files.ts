@@ -20,6 +20,7 @@ import { EVENT_FIELDS, EVENT_REQUIRED, EventInput, toEventRow } from './event-sc
 import { describeIssues } from './fields.js';
 import { MEMBER_FIELDS, MEMBER_REQUIRED, MemberInput, toMemberRow } from './member-schema.js';
 import { readRecords } from './records.js';
+import { prunedBefore as prunedBeforeDate } from '../store/retention.js';
 import { type Format, openSource, type Source } from './source.js';
 
 export interface IngestOptions {
@@ -123,6 +124,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   const stream = readRecords(src, { fields: spec.fields, required: spec.required, map: opts.map }, (n) => (bytes += n));
   opts.onFile?.(src.path, src.size);
 
+  const prunedBefore = opts.kind === 'events' ? prunedBeforeDate(db) : null;
   let n = 0; // records read so far, including those skipped on resume
   const skip = batch.records_done;
   let rows: (EventRow | MemberRow)[] = [];
@@ -149,7 +151,15 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
         if (!parsed.success) {
           rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${describeIssues(parsed.error)}` });
         } else if (opts.kind === 'events') {
-          rows.push(toEventRow(parsed.data as EventInput, rec.line, rec.raw, opts.defaultZone));
+          const row = toEventRow(parsed.data as EventInput, rec.line, rec.raw, opts.defaultZone);
+          if (prunedBefore !== null && row.local_date < prunedBefore) {
+            // Its day was pruned: the event may have been stored and deleted, so storing it again could count it twice.
+            rejects.push({
+              line: rec.line,
+              raw: rec.raw,
+              reason: `line ${rec.line}: occurred_at: local date ${row.local_date} is before ${prunedBefore}, the date events were pruned up to (retention); it cannot be counted any more`,
+            });
+          } else rows.push(row);
         } else {
           rows.push(toMemberRow(parsed.data as MemberInput, rec.line));
         }

@@ -78,20 +78,28 @@ export function parseDateTime(s: string): ParsedDateTime | null {
   return { date, ms: instant, offsetMinutes, zone, canonical };
 }
 
-const zoneValidity = new Map<string, boolean>();
+const zoneNames = new Map<string, string | null>();
+/**
+ * The spelling ICU uses for an IANA zone name (`america/new_york` -> `America/New_York`), or null
+ * for a name it does not know. Stored zones use this spelling, so one zone has one content hash.
+ */
+export function canonicalTimeZone(tz: string): string | null {
+  let name = zoneNames.get(tz);
+  if (name === undefined) {
+    try {
+      name = tz.length > 0 ? new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone : null;
+    } catch {
+      name = null;
+    }
+    if (zoneNames.size > 10_000) zoneNames.clear();
+    zoneNames.set(tz, name);
+  }
+  return name;
+}
+
 /** An IANA zone name this Node's ICU knows (aliases such as US/Eastern included). */
 export function isValidTimeZone(tz: string): boolean {
-  let ok = zoneValidity.get(tz);
-  if (ok === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: tz });
-      ok = tz.length > 0;
-    } catch {
-      ok = false;
-    }
-    zoneValidity.set(tz, ok);
-  }
-  return ok;
+  return canonicalTimeZone(tz) !== null;
 }
 
 // Offsets only change on transitions, which happen on 15-minute boundaries of UTC in every zone

@@ -201,5 +201,13 @@ describe('rewards prune', () => {
     expect(w.query<{ n: number }>('SELECT count(*) AS n FROM grants')[0]!.n).toBe(grants);
     const st = JSON.parse(w.cli(['--json', 'status']).stdout);
     expect(st.last.prune).toMatchObject({ events_deleted: events, rejects_deleted: 0 });
+
+    // Pruned days cannot come back: the rollup already counts them.
+    const again = w.cli(['--json', 'ingest', '--force', '--max-reject-rate', '1', `archive/2026-03-10/events-2026-03-01.csv`]);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).totals).toMatchObject({ inserted: 0 });
+    expect(w.query<{ n: number }>('SELECT count(*) AS n FROM daily_activity')[0]!.n).toBe(daily);
+    const reasons = w.cli(['rejects']).stdout;
+    expect(reasons).toMatch(/occurred_at: local date 2026-03-0\d is before 2026-\d\d-\d\d, the date events were pruned up to/);
   });
 });
