@@ -8,7 +8,7 @@ import {
   campaignSpent,
   changedUsers,
   getCampaignState,
-  overBudgetUsers,
+  waitingGrants,
   type GrantRow,
   grantsOfRun,
   latestRunFor,
@@ -57,28 +57,36 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
   const window = countingWindow(c, asOf);
   const fingerprint = campaignFingerprint(c);
   const prev = getCampaignState(db, c.id);
-  // Grants the last run left over budget are waiting: their members are evaluated again (the budget
-  // may have been raised). A state that counts some but names none (written before the members were
-  // kept) needs a full evaluation.
-  const waiting = prev && prev.over_budget > 0 ? overBudgetUsers(db, c.id) : [];
+  // Grants the last run left over budget wait, in the database, for the budget to allow them. A state
+  // that counts some but lists none (written before they were kept) needs a full evaluation.
+  const waiting = prev && prev.over_budget > 0 ? waitingGrants(db, c.id) : [];
   const incremental =
     !forceFull &&
     prev !== undefined &&
     prev.fingerprint === fingerprint &&
-    (prev.over_budget === 0 || waiting.length > 0) &&
+    waiting.length === prev.over_budget &&
     asOf >= prev.last_as_of;
   let users: Set<string> | undefined;
+  let candidates: Candidate[];
   if (incremental) {
-    users = changedUsers(db, {
+    const changed = changedUsers(db, {
       eventTypes: [...new Set(c.rules.map((r) => r.event_type))],
       sinceSeq: prev.events_watermark,
       lastAsOf: prev.last_as_of < c.end ? prev.last_as_of : c.end,
       to: window.to,
       sinceMemberBatch: prev.members_watermark,
     });
-    for (const u of waiting) users.add(u);
+    users = changed;
+    // The changed members' earnings are recomputed; everyone else's waiting grants stand as they were.
+    candidates = campaignCandidates(db, c, window, changed);
+    for (const w of waiting) {
+      if (changed.has(w.user_id)) continue;
+      const rule_index = c.rules.findIndex((r) => r.id === w.rule_id);
+      candidates.push({ campaign_id: c.id, rule_id: w.rule_id, rule_index, user_id: w.user_id, seq: w.seq, earned_on: w.earned_on, reward: c.rules[rule_index]!.reward });
+    }
+  } else {
+    candidates = campaignCandidates(db, c, window);
   }
-  const candidates = campaignCandidates(db, c, window, users);
   const { granted, overBudget } = applyBudget(candidates, c.budget_cents, campaignSpent(db, c.id));
   const state: CampaignStateUpdate = {
     campaign_id: c.id,
@@ -90,7 +98,7 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
     events_watermark: wm.events,
     members_watermark: wm.members,
     over_budget: overBudget.length,
-    over_budget_users: [...new Set(overBudget.map((g) => g.user_id))].sort(),
+    waiting: overBudget.map((g) => ({ rule_id: g.rule_id, user_id: g.user_id, seq: g.seq, earned_on: g.earned_on })),
   };
   return {
     ...base,

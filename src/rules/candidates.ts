@@ -1,6 +1,6 @@
 import type { Campaign, Rule } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { type ActivityRow, type ActivitySource, activityOfUser, grantCounts, iterateActivity } from '../store/rules.js';
+import { type ActivityRow, type ActivitySource, grantCounts, iterateActivity } from '../store/rules.js';
 import type { Candidate } from '../grants/plan.js';
 import { type DayCount, evaluateRule } from './evaluate.js';
 
@@ -30,13 +30,11 @@ export function* byUser(rows: Iterable<ActivityRow>): Generator<[string, DayCoun
  */
 export function campaignCandidates(db: Db, campaign: Campaign, window: { from: string; to: string }, users?: Set<string>): Candidate[] {
   const out: Candidate[] = [];
+  const only = users ? [...users].sort() : undefined;
   campaign.rules.forEach((rule, rule_index) => {
     const granted = grantCounts(db, campaign.id, rule.id);
     const src = ruleSource(campaign, rule);
-    const perUser: Iterable<[string, DayCount[]]> = users
-      ? [...users].sort().map((u): [string, DayCount[]] => [u, activityOfUser(db, src, window.from, window.to, u).map((r) => ({ date: r.local_date, events: r.events }))])
-      : byUser(iterateActivity(db, src, window.from, window.to));
-    for (const [user_id, days] of perUser) {
+    for (const [user_id, days] of byUser(iterateActivity(db, src, window.from, window.to, only))) {
       if (days.length === 0) continue;
       const already = granted.get(user_id) ?? 0;
       for (const e of evaluateRule(rule, days)) {

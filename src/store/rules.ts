@@ -20,61 +20,65 @@ function sqlValue(v: string | number | boolean): string | number {
   return typeof v === 'boolean' ? (v ? 1 : 0) : v;
 }
 
-function buildActivityQuery(src: ActivitySource, oneUser: boolean): { sql: string; params: (string | number)[] } {
+const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+/**
+ * The counted (member, day) rows of a source in [@from, @to], ordered by member then day, for every
+ * member or only those in `@users` (a JSON array; the incremental run's changed members, or one).
+ *
+ * The rollup is read member by member, each a seek on its key (user_id, event_type, local_date), so
+ * rows come in the order wanted without a sort: for every member, the members of the eligible
+ * partners, else those with such an event in the window. (Reading through the (event_type,
+ * local_date) index instead means a lookup per row and a sort of them all: several times slower for
+ * a common event type.) Property filters cannot use the rollup: they count matching raw events.
+ */
+function buildActivityQuery(src: ActivitySource, someUsers: boolean): { sql: string; params: (string | number)[] } {
   const params: (string | number)[] = [];
-  const partnerJoin = src.partners
-    ? `JOIN members m ON m.user_id = a.user_id AND m.partner IN (${src.partners.map(() => '?').join(', ')})`
-    : '';
-  if (src.partners) params.push(...src.partners);
-  const userFilter = oneUser ? 'AND a.user_id = @user' : '';
-  if (!src.where || Object.keys(src.where).length === 0) {
-    // Member by member, each a seek on the rollup's key (user_id, event_type, local_date), so rows come
-    // in the order wanted without a sort: the members of the eligible partners, else those with any
-    // such event in the window. (Reading through the (event_type, local_date) index instead means a
-    // lookup per row and a sort of them all: several times slower for a common event type.)
-    const rollupParams: (string | number)[] = [];
-    let members: string;
-    if (src.partners) {
-      members = `SELECT user_id FROM members WHERE partner IN (${src.partners.map(() => '?').join(', ')})`;
-      rollupParams.push(...src.partners);
-    } else {
-      members = 'SELECT user_id FROM daily_activity WHERE event_type = ? AND local_date BETWEEN @from AND @to';
-      rollupParams.push(src.eventType);
-    }
-    rollupParams.push(src.eventType);
-    return {
-      sql: `SELECT a.user_id, a.local_date, a.events FROM daily_activity a
-            WHERE a.user_id IN (${members}) AND a.event_type = ? AND a.local_date BETWEEN @from AND @to ${userFilter}
-            ORDER BY a.user_id, a.local_date`,
-      params: rollupParams,
-    };
-  }
-  // Property filters cannot use the rollup: count matching raw events per member and day.
-  params.push(src.eventType);
   const conds: string[] = [];
-  for (const [key, allowed] of Object.entries(src.where).sort(([a], [b]) => a.localeCompare(b))) {
+  const rollup = !src.where || Object.keys(src.where).length === 0;
+  let from = rollup ? 'daily_activity a' : 'events a';
+  if (someUsers) {
+    conds.push('a.user_id IN (SELECT value FROM json_each(@users))');
+  } else if (rollup && src.partners) {
+    conds.push(`a.user_id IN (SELECT user_id FROM members WHERE partner IN (${placeholders(src.partners.length)}))`);
+    params.push(...src.partners);
+  } else if (rollup) {
+    conds.push('a.user_id IN (SELECT user_id FROM daily_activity WHERE event_type = ? AND local_date BETWEEN @from AND @to)');
+    params.push(src.eventType);
+  } else if (src.partners) {
+    from += ` JOIN members m ON m.user_id = a.user_id AND m.partner IN (${placeholders(src.partners.length)})`;
+    params.push(...src.partners);
+  }
+  conds.push('a.event_type = ?', 'a.local_date BETWEEN @from AND @to');
+  params.push(src.eventType);
+  if (someUsers && src.partners) {
+    conds.push(`EXISTS (SELECT 1 FROM members m WHERE m.user_id = a.user_id AND m.partner IN (${placeholders(src.partners.length)}))`);
+    params.push(...src.partners);
+  }
+  if (rollup) {
+    return { sql: `SELECT a.user_id, a.local_date, a.events FROM ${from} WHERE ${conds.join(' AND ')} ORDER BY a.user_id, a.local_date`, params };
+  }
+  for (const [key, allowed] of Object.entries(src.where!).sort(([a], [b]) => a.localeCompare(b))) {
     const values = Array.isArray(allowed) ? allowed : [allowed];
-    params.push(`$."${key.replace(/"/g, '\\"')}"`);
-    conds.push(`json_extract(a.properties, ?) IN (${values.map(() => '?').join(', ')})`);
-    params.push(...values.map(sqlValue));
+    conds.push(`json_extract(a.properties, ?) IN (${placeholders(values.length)})`);
+    params.push(`$."${key.replace(/"/g, '\\"')}"`, ...values.map(sqlValue));
   }
   return {
-    sql: `SELECT a.user_id, a.local_date, count(*) AS events FROM events a ${partnerJoin}
-          WHERE a.event_type = ? AND a.local_date BETWEEN @from AND @to ${userFilter} AND ${conds.join(' AND ')}
+    sql: `SELECT a.user_id, a.local_date, count(*) AS events FROM ${from} WHERE ${conds.join(' AND ')}
           GROUP BY a.user_id, a.local_date ORDER BY a.user_id, a.local_date`,
     params,
   };
 }
 
 /** Counted (member, day) rows of a source in [from, to], ordered by member then day: streamed, not loaded. */
-export function iterateActivity(db: Db, src: ActivitySource, from: string, to: string): IterableIterator<ActivityRow> {
-  const q = buildActivityQuery(src, false);
-  return stmt(db, q.sql).iterate(...q.params, { from, to }) as IterableIterator<ActivityRow>;
+export function iterateActivity(db: Db, src: ActivitySource, from: string, to: string, users?: readonly string[]): IterableIterator<ActivityRow> {
+  const q = buildActivityQuery(src, users !== undefined);
+  const named = users === undefined ? { from, to } : { from, to, users: JSON.stringify(users) };
+  return stmt(db, q.sql).iterate(...q.params, named) as IterableIterator<ActivityRow>;
 }
 
 export function activityOfUser(db: Db, src: ActivitySource, from: string, to: string, user: string): ActivityRow[] {
-  const q = buildActivityQuery(src, true);
-  return stmt(db, q.sql).all(...q.params, { from, to, user }) as ActivityRow[];
+  return [...iterateActivity(db, src, from, to, [user])];
 }
 
 /** Members whose counted activity may have changed since a campaign's last run. */
@@ -124,14 +128,22 @@ export interface CampaignState {
   over_budget: number;
 }
 
-/** A campaign's new state after a run, with the members it left grants over budget for. */
-export interface CampaignStateUpdate extends CampaignState {
-  over_budget_users: string[];
+/** An earning left over budget: granted by a later run when the budget allows. */
+export interface WaitingGrant {
+  rule_id: string;
+  user_id: string;
+  seq: number;
+  earned_on: string;
 }
 
-/** The members a campaign's last run left with grants over budget. */
-export function overBudgetUsers(db: Db, campaignId: string): string[] {
-  return stmt(db, 'SELECT user_id FROM campaign_over_budget WHERE campaign_id = ?').pluck().all(campaignId) as string[];
+/** A campaign's new state after a run, with the grants it left over budget. */
+export interface CampaignStateUpdate extends CampaignState {
+  waiting: WaitingGrant[];
+}
+
+/** The grants a campaign's last run left over budget. */
+export function waitingGrants(db: Db, campaignId: string): WaitingGrant[] {
+  return stmt(db, 'SELECT rule_id, user_id, seq, earned_on FROM campaign_over_budget WHERE campaign_id = ?').all(campaignId) as WaitingGrant[];
 }
 
 export function getCampaignState(db: Db, campaignId: string): CampaignState | undefined {
@@ -212,7 +224,7 @@ export function saveCampaignStates(db: Db, states: CampaignStateUpdate[]): void 
        events_watermark = excluded.events_watermark, members_watermark = excluded.members_watermark, over_budget = excluded.over_budget`,
   );
   const clear = stmt(db, 'DELETE FROM campaign_over_budget WHERE campaign_id = ?');
-  const add = stmt(db, 'INSERT INTO campaign_over_budget (campaign_id, user_id) VALUES (?, ?)');
+  const add = stmt(db, 'INSERT INTO campaign_over_budget (campaign_id, rule_id, user_id, seq, earned_on) VALUES (?, ?, ?, ?, ?)');
   db.transaction(() => {
     for (const s of states) {
       up.run({
@@ -224,7 +236,7 @@ export function saveCampaignStates(db: Db, states: CampaignStateUpdate[]): void 
         over_budget: s.over_budget,
       });
       clear.run(s.campaign_id);
-      for (const u of s.over_budget_users) add.run(s.campaign_id, u);
+      for (const w of s.waiting) add.run(s.campaign_id, w.rule_id, w.user_id, w.seq, w.earned_on);
     }
   })();
 }

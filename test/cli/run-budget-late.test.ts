@@ -63,7 +63,10 @@ describe('budget', () => {
     expect(r).toMatchObject({ run_id: 2, grants: 1, amount_cents: 400 });
     // the members left over budget are evaluated again: no full evaluation is needed for that
     expect(r.campaigns[0].mode).toBe('incremental');
-    expect(ws.query("SELECT user_id FROM campaign_over_budget WHERE campaign_id = 'budgeted' ORDER BY user_id").map((x) => x.user_id)).toEqual(['d', 'e']);
+    expect(ws.query("SELECT rule_id, user_id, seq, earned_on FROM campaign_over_budget WHERE campaign_id = 'budgeted' ORDER BY user_id")).toEqual([
+      { rule_id: 'first-a', user_id: 'd', seq: 1, earned_on: '2026-03-03' },
+      { rule_id: 'first-x', user_id: 'e', seq: 1, earned_on: '2026-03-03' },
+    ]);
     expect(r.campaigns[0].over_budget).toBe(2);
     expect(parseGrantFile(ws.read('grants-2026-03-05-2.csv')).rows.map(key)).toEqual(['2026-03-02/pair/c']);
     writeConfig(undefined);

@@ -54,7 +54,10 @@ function configFor(step: number) {
         end: '2026-04-05',
         grace_days: 3,
         eligible_partners: ['acme'],
-        rules: [{ id: 'pair', type: 'streak', event_type: 'log', days: 2, repeat: true, max_per_user: 5, reward: R('P', 100) }],
+        rules: [
+          { id: 'pair', type: 'streak', event_type: 'log', days: 2, repeat: true, max_per_user: 5, reward: R('P', 100) },
+          { id: 'watch', type: 'event_count', event_type: 'log', min_events: 3, repeat: true, max_per_user: 2, where: { source: 'watch' }, reward: R('WA', 100) },
+        ],
       },
     ],
   });
