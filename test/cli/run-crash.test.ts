@@ -202,8 +202,6 @@ function ended(pid: number): boolean {
   }
 }
 
-const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
 type Strategy = { kind: 'delay'; ms: number } | { kind: 'after-commit' } | { kind: 'mid-write' };
 
 /** Starts `rewards run`, kills it with SIGKILL per the strategy; returns what the kill left behind. */
@@ -231,7 +229,7 @@ async function killRun(ws: Workspace, asOf: string, s: Strategy): Promise<string
           process.kill(pid, 'SIGKILL');
           break;
         }
-        if (s.kind === 'after-commit') sleepSync(0.2); // mid-write: the temp file may live well under a millisecond
+        // no pause between looks: on a RAM disk the moments to catch last well under a millisecond
       }
     } finally {
       db?.close();
