@@ -1,7 +1,10 @@
 /**
  * A small, self-contained test workspace for the rules / run / explain / report tests: a temp folder
- * with a config, export files, and the built CLI (bin/rewards -> dist/) run as a child process.
- * (The shared test/helpers.ts belongs to another suite; this one only serves test/rules and test/cli/run*.)
+ * with a config, export files, and the built CLI (dist/). `cli`/`ok`/`run` run commands in process
+ * (inproc-worker.mjs: the same program and actions, no Node start-up per call, which keeps the suite
+ * fast); `bin`/`runBin`/`spawn` run the real bin/rewards where the process itself matters: exit
+ * status, stdin, the lock between processes, kill -9.
+ * (The shared test/helpers.ts belongs to another suite; this one serves test/rules and test/cli/{run,explain,report}*.)
  */
 import Database from 'better-sqlite3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
