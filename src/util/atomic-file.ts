@@ -16,6 +16,15 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** Best-effort cleanup on a failure path: the original error is the one worth reporting. */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // the folder itself may be gone or unreadable; the caller reports why the write failed
+  }
+}
+
 /**
  * A hidden temp name beside the file, the same on every attempt: writers hold the database lock, so a
  * rerun after a crash overwrites the leftover and renames it, instead of leaving litter beside the
@@ -44,7 +53,7 @@ export function writeFileAtomic(file: string, content: string | Buffer, mode = 0
     renameSync(tmp, file);
     fsyncDir(dir);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw fsError(err, file, 'write');
   }
 }
@@ -83,7 +92,7 @@ export function writeFileAtomicFrom(file: string, parts: Iterable<string>, mode 
     renameSync(tmp, file);
     fsyncDir(dir);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw fsError(err, file, 'write');
   }
   return hash.digest('hex');
