@@ -1,57 +1,54 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalTimeZone, isValidTimeZone, localDate, parseDateTime } from '../time/datetime.js';
+import { canonicalTimeZone, localDate, type ParsedDateTime, parseDateTime } from '../time/datetime.js';
 import type { EventRow } from '../store/ingest.js';
-import { canonicalJson, idText, optionalText, requiredText } from './fields.js';
+import { canonicalJson, checkOptionalText, checkRequiredText, field, idText, Problem, requiredId, requiredText } from './fields.js';
 
 export const EVENT_FIELDS = ['event_id', 'user_id', 'event_type', 'occurred_at', 'timezone', 'properties'] as const;
 export const EVENT_REQUIRED = ['user_id', 'event_type', 'occurred_at'] as const;
 
-const properties = z
-  .unknown()
-  .transform((v, ctx): Record<string, unknown> | null => {
-    if (v === undefined || v === null || v === '') return null;
-    let obj: unknown = v;
-    if (typeof v === 'string') {
-      try {
-        obj = JSON.parse(v);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `${quote(v)} is not valid JSON; expected a JSON object` });
-        return z.NEVER;
-      }
+function checkProperties(v: unknown): Record<string, unknown> | null | Problem {
+  if (v === undefined || v === null || v === '') return null;
+  let obj: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      obj = JSON.parse(v);
+    } catch {
+      return new Problem(`${quote(v)} is not valid JSON; expected a JSON object`);
     }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-      ctx.addIssue({ code: 'custom', message: `expected a JSON object, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}` });
-      return z.NEVER;
-    }
-    return obj as Record<string, unknown>;
-  });
-
-const occurredAt = requiredText.transform((v, ctx) => {
-  const dt = parseDateTime(v);
-  if (!dt) {
-    ctx.addIssue({ code: 'custom', message: `${quote(v)} is not a valid date-time (expected e.g. 2026-03-01T14:30:00Z, 2026-03-01T09:30:00-05:00 or 2026-03-01T09:30:00)` });
-    return z.NEVER;
   }
-  return { text: v, dt };
-});
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    return new Problem(`expected a JSON object, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}`);
+  }
+  return obj as Record<string, unknown>;
+}
+
+function checkOccurredAt(v: unknown): { text: string; dt: ParsedDateTime } | Problem {
+  const t = checkRequiredText(v);
+  if (t instanceof Problem) return t;
+  const dt = parseDateTime(t);
+  if (!dt) {
+    return new Problem(`${quote(t)} is not a valid date-time (expected e.g. 2026-03-01T14:30:00Z, 2026-03-01T09:30:00-05:00 or 2026-03-01T09:30:00)`);
+  }
+  return { text: t, dt };
+}
 
 // Stored in ICU's spelling (america/new_york, US/Eastern -> America/New_York): one zone, one content hash.
-const timezone = optionalText
-  .refine((v) => v === null || isValidTimeZone(v), {
-    error: (iss) => `${quote(String(iss.input))} is not a known IANA time zone (e.g. America/New_York)`,
-  })
-  .transform((v) => (v === null ? null : canonicalTimeZone(v)));
+function checkTimezone(v: unknown): string | null | Problem {
+  const t = checkOptionalText(v);
+  if (t === null || t instanceof Problem) return t;
+  return canonicalTimeZone(t) ?? new Problem(`${quote(t)} is not a known IANA time zone (e.g. America/New_York)`);
+}
 
 /** One event row as read from an export, keyed by canonical field name. */
 export const EventInput = z.object({
   // Optional: absent, empty or null (NDJSON) means "derive one".
-  event_id: z.preprocess((v) => (v === null ? undefined : v), idText.optional()),
-  user_id: idText.pipe(z.string().min(1, 'is required and must not be empty')),
+  event_id: idText.optional(),
+  user_id: requiredId,
   event_type: requiredText,
-  occurred_at: occurredAt,
-  timezone: timezone.optional(),
-  properties: properties.optional(),
+  occurred_at: field(checkOccurredAt),
+  timezone: field(checkTimezone).optional(),
+  properties: field(checkProperties).optional(),
 });
 
 export type EventInput = z.output<typeof EventInput>;
@@ -61,7 +58,7 @@ function quote(v: string): string {
 }
 
 function sha256hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
+  return hash('sha256', s, 'hex');
 }
 
 /** Turns a validated input into the stored row: local date, canonical properties, stable id and content hash. */

@@ -3,40 +3,93 @@ import { z } from 'zod';
 // Control characters other than tab have no place in an id or a type; they usually mean a broken export.
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
-/** A required text field: trimmed, non-empty, at most 500 characters, no control characters. */
-export const requiredText = z
-  .string({ error: (iss) => (iss.input === undefined || iss.input === null ? 'is required' : `expected text, got ${JSON.stringify(iss.input)}`) })
-  .trim()
-  .min(1, 'is required and must not be empty')
-  .max(500, 'is longer than 500 characters')
-  .refine((s) => !CONTROL.test(s), 'contains control characters');
+/** Why a field's value is refused; returned (not thrown) by a field check. */
+export class Problem {
+  constructor(readonly message: string) {}
+}
 
-/** An optional text field: empty means absent (null). */
-export const optionalText = z
-  .union([z.string(), z.null()], { error: (iss) => `expected text, got ${JSON.stringify(iss.input)}` })
-  .transform((s) => {
-    const t = s?.trim() ?? '';
-    return t === '' ? null : t;
+/**
+ * A zod field from one check function. Each field is a single transform rather than a chain of
+ * unions, pipes and refinements: the messages are the same, and validating a million rows costs a
+ * fraction of the time (the chains dominated ingest's profile).
+ */
+export function field<T>(check: (v: unknown) => T | Problem) {
+  return z.unknown().transform((v, ctx): T => {
+    const r = check(v);
+    if (r instanceof Problem) {
+      ctx.addIssue({ code: 'custom', message: r.message });
+      return z.NEVER;
+    }
+    return r;
   });
+}
 
-const notAnId = {
-  error: (iss: { input?: unknown }) =>
-    typeof iss.input === 'number' && Number.isInteger(iss.input) && !Number.isSafeInteger(iss.input)
-      ? `is a number too large to be read exactly (${JSON.stringify(iss.input)}); write ids as JSON strings`
-      : `expected text or an integer, got ${JSON.stringify(iss.input)}`,
-};
+const got = (v: unknown) => JSON.stringify(v);
 
-/** Ids may come as numbers in NDJSON exports; they are stored as text. */
-export const idText = z
-  .union([z.string(), z.number().int(notAnId).nonnegative(notAnId)], {
-    error: (iss) => (iss.input === undefined || iss.input === null ? 'is required' : `expected text or an integer, got ${JSON.stringify(iss.input)}`),
-  })
-  .transform((v) => String(v).trim())
-  .pipe(z.string().max(200, 'is longer than 200 characters').refine((s) => !CONTROL.test(s), 'contains control characters'));
+export function checkRequiredText(v: unknown): string | Problem {
+  if (v === undefined || v === null) return new Problem('is required');
+  if (typeof v !== 'string') return new Problem(`expected text, got ${got(v)}`);
+  const t = v.trim();
+  if (t === '') return new Problem('is required and must not be empty');
+  if (t.length > 500) return new Problem('is longer than 500 characters');
+  if (CONTROL.test(t)) return new Problem('contains control characters');
+  return t;
+}
+
+/** Empty means absent (null). */
+export function checkOptionalText(v: unknown): string | null | Problem {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') return new Problem(`expected text, got ${got(v)}`);
+  const t = v.trim();
+  return t === '' ? null : t;
+}
+
+/** Ids may come as numbers in NDJSON exports; they are stored as text. Undefined stays undefined. */
+export function checkId(v: unknown): string | undefined | Problem {
+  if (v === undefined || v === null) return undefined;
+  let t: string;
+  if (typeof v === 'string') t = v.trim();
+  else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) t = String(v);
+  else if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+    return new Problem(`is a number too large to be read exactly (${got(v)}); write ids as JSON strings`);
+  } else return new Problem(`expected text or an integer, got ${got(v)}`);
+  if (t.length > 200) return new Problem('is longer than 200 characters');
+  if (CONTROL.test(t)) return new Problem('contains control characters');
+  return t;
+}
+
+export function checkRequiredId(v: unknown): string | Problem {
+  if (v === undefined || v === null) return new Problem('is required');
+  const r = checkId(v);
+  if (r instanceof Problem) return r;
+  return r ? r : new Problem('is required and must not be empty');
+}
+
+/** A required text field: trimmed, non-empty, at most 500 characters, no control characters. */
+export const requiredText = field(checkRequiredText);
+/** An optional text field: empty means absent (null). */
+export const optionalText = field(checkOptionalText);
+/** An optional id (text or integer). */
+export const idText = field(checkId);
+/** A required, non-empty id. */
+export const requiredId = field(checkRequiredId);
 
 /** JSON with object keys sorted at every level, so equal content gives equal text. */
 export function canonicalJson(v: unknown): string {
-  return JSON.stringify(sortKeys(v));
+  return JSON.stringify(isCanonical(v) ? v : sortKeys(v));
+}
+
+/** Most exports already write flat objects with sorted keys: those need no copy. */
+function isCanonical(v: unknown): boolean {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  let prev = '';
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) return false;
+    const x = (v as Record<string, unknown>)[k];
+    if (k < prev || (x !== null && typeof x === 'object')) return false;
+    prev = k;
+  }
+  return true;
 }
 
 function sortKeys(v: unknown): unknown {

@@ -6,6 +6,9 @@ import {
   type ChunkCounts,
   commitEventChunk,
   commitMemberChunk,
+  beginBulk,
+  commitBulk,
+  rollbackBulk,
   createBatch,
   type EventRow,
   findCompleteBatch,
@@ -31,8 +34,10 @@ export interface IngestOptions {
   force: boolean;
   /** Zone for `Z` timestamps without a timezone column (the config's, else UTC). */
   defaultZone: string;
-  /** Records per transaction. */
+  /** Records per sub-batch handed to the store. */
   chunkSize?: number;
+  /** Records per transaction (and resume point). */
+  commitEvery?: number;
   stdin: Readable;
   onProgress?: (p: Progress) => void;
   /** Called when a file starts, with its display path. */
@@ -119,7 +124,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   report.batch_id = batch.batch_id;
 
   const spec = FIELD_SPECS[opts.kind];
-  const chunkSize = opts.chunkSize ?? 5000;
+  const chunkSize = opts.chunkSize ?? 2000;
   let bytes = 0;
   const stream = readRecords(src, { fields: spec.fields, required: spec.required, map: opts.map }, (n) => (bytes += n));
   opts.onFile?.(src.path, src.size);
@@ -129,14 +134,25 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   const skip = batch.records_done;
   let rows: (EventRow | MemberRow)[] = [];
   let rejects: RejectRow[] = [];
-  const flush = () => {
-    const counts: ChunkCounts =
-      opts.kind === 'events'
-        ? commitEventChunk(db, batch.batch_id, rows as EventRow[], rejects, n)
-        : commitMemberChunk(db, batch.batch_id, rows as MemberRow[], rejects, n);
-    void counts;
+  // Rows go to SQLite in small sub-batches (memory stays flat) inside a transaction that is committed
+  // every `commitEvery` records with the batch's resume point: few commits, each page written once
+  // for many rows, and a crash loses at most one window, which the rerun reads again.
+  const commitEvery = opts.commitEvery ?? 20_000;
+  let sinceCommit = 0;
+  beginBulk(db);
+  const flush = (commit: boolean) => {
+    if (rows.length + rejects.length > 0 || commit) {
+      if (opts.kind === 'events') commitEventChunk(db, batch.batch_id, rows as EventRow[], rejects, n);
+      else commitMemberChunk(db, batch.batch_id, rows as MemberRow[], rejects, n);
+    }
+    sinceCommit += rows.length + rejects.length;
     rows = [];
     rejects = [];
+    if (commit || sinceCommit >= commitEvery) {
+      commitBulk(db);
+      sinceCommit = 0;
+      if (!commit) beginBulk(db);
+    }
   };
 
   let failure: RewardsError | null = null;
@@ -164,14 +180,17 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
           rows.push(toMemberRow(parsed.data as MemberInput, rec.line));
         }
       }
-      if (rows.length + rejects.length >= chunkSize) flush();
+      if (rows.length + rejects.length >= chunkSize) flush(false);
       if (opts.onProgress && (n & 1023) === 0) opts.onProgress({ path: src.path, rows: n, bytes, size: src.size });
     }
-    flush();
+    flush(true);
   } catch (err) {
-    if (!(err instanceof RewardsError)) throw err;
+    if (!(err instanceof RewardsError)) {
+      rollbackBulk(db);
+      throw err;
+    }
     // Rows read before the failure are committed; the batch stays failed so it is never taken for complete.
-    flush();
+    flush(true);
     failure = err;
   }
   opts.onProgress?.({ path: src.path, rows: n, bytes, size: src.size });

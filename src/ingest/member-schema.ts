@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isValidDate } from '../time/datetime.js';
 import type { MemberRow } from '../store/ingest.js';
-import { idText, optionalText } from './fields.js';
+import { optionalText, requiredId } from './fields.js';
 
 export const MEMBER_FIELDS = ['user_id', 'email', 'first_name', 'last_name', 'birth_date', 'zip', 'state', 'partner', 'share_consent'] as const;
 export const MEMBER_REQUIRED = ['user_id'] as const;
@@ -42,7 +42,7 @@ const email = optionalText.refine((v) => v === null || /^[^\s@]+@[^\s@]+$/.test(
 });
 
 export const MemberInput = z.object({
-  user_id: idText.pipe(z.string().min(1, 'is required and must not be empty')),
+  user_id: requiredId,
   email: email.optional(),
   first_name: optionalText.optional(),
   last_name: optionalText.optional(),

@@ -65,6 +65,22 @@ export interface ChunkCounts {
   rejected: number;
 }
 
+/**
+ * A load's outer transaction: the chunk commits below become savepoints inside it, and the load
+ * commits every so many records (see ingest-files.ts).
+ */
+export function beginBulk(db: Db): void {
+  db.exec('BEGIN IMMEDIATE');
+}
+
+export function commitBulk(db: Db): void {
+  if (db.inTransaction) db.exec('COMMIT');
+}
+
+export function rollbackBulk(db: Db): void {
+  if (db.inTransaction) db.exec('ROLLBACK');
+}
+
 export function findCompleteBatch(db: Db, sha256: string, kind: BatchKind): BatchRow | undefined {
   return stmt(db, `SELECT * FROM batches WHERE sha256 = ? AND kind = ? AND status = 'complete' ORDER BY batch_id DESC LIMIT 1`).get(
     sha256,

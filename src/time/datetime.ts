@@ -105,15 +105,18 @@ export function isValidTimeZone(tz: string): boolean {
 // Offsets only change on transitions, which happen on 15-minute boundaries of UTC in every zone
 // this century; caching per (zone, 15-minute slot) makes the lookup nearly free on big files.
 const SLOT_MS = 15 * 60_000;
-const offsetCache = new Map<string, number>();
+const offsetCache = new Map<string, Map<number, number>>();
 
 export function zoneOffsetMinutes(tz: string, ms: number): number {
-  const key = `${tz}|${Math.floor(ms / SLOT_MS)}`;
-  let off = offsetCache.get(key);
+  if (tz === 'UTC') return 0;
+  let slots = offsetCache.get(tz);
+  if (!slots) offsetCache.set(tz, (slots = new Map()));
+  const slot = Math.floor(ms / SLOT_MS);
+  let off = slots.get(slot);
   if (off === undefined) {
     off = tzOffset(tz, new Date(ms));
-    if (offsetCache.size > 200_000) offsetCache.clear();
-    offsetCache.set(key, off);
+    if (slots.size > 100_000) slots.clear();
+    slots.set(slot, off);
   }
   return off;
 }
