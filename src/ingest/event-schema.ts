@@ -1,8 +1,8 @@
 import { hash } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { canonicalTimeZone, localDate, type ParsedDateTime, parseDateTime } from '../time/datetime.js';
 import type { EventRow } from '../store/ingest.js';
-import { canonicalJson, checkOptionalText, checkRequiredText, field, idText, Problem, requiredId, requiredText } from './fields.js';
+import { canonicalJson, checkId, checkOptionalText, checkRequiredId, checkRequiredText, Problem, rowSchema } from './fields.js';
 
 export const EVENT_FIELDS = ['event_id', 'user_id', 'event_type', 'occurred_at', 'timezone', 'properties'] as const;
 export const EVENT_REQUIRED = ['user_id', 'event_type', 'occurred_at'] as const;
@@ -41,14 +41,14 @@ function checkTimezone(v: unknown): string | null | Problem {
 }
 
 /** One event row as read from an export, keyed by canonical field name. */
-export const EventInput = z.object({
+export const EventInput = rowSchema({
   // Optional: absent, empty or null (NDJSON) means "derive one".
-  event_id: idText.optional(),
-  user_id: requiredId,
-  event_type: requiredText,
-  occurred_at: field(checkOccurredAt),
-  timezone: field(checkTimezone).optional(),
-  properties: field(checkProperties).optional(),
+  event_id: checkId,
+  user_id: checkRequiredId,
+  event_type: checkRequiredText,
+  occurred_at: checkOccurredAt,
+  timezone: checkTimezone,
+  properties: checkProperties,
 });
 
 export type EventInput = z.output<typeof EventInput>;

@@ -24,6 +24,30 @@ export function field<T>(check: (v: unknown) => T | Problem) {
   });
 }
 
+type Checks = Record<string, (v: unknown) => unknown>;
+type RowOf<C extends Checks> = { [K in keyof C]: Exclude<ReturnType<C[K]>, Problem> };
+
+/**
+ * A zod schema for one input row from one check per field. The row is validated by a single zod
+ * transform that runs the checks in order and reports each problem under its field's name, exactly
+ * as a z.object of per-field schemas would, at a fraction of the cost per row.
+ */
+export function rowSchema<C extends Checks>(checks: C) {
+  const entries = Object.entries(checks);
+  return z.record(z.string(), z.unknown()).transform((row, ctx): RowOf<C> => {
+    const out: Record<string, unknown> = {};
+    let ok = true;
+    for (const [name, check] of entries) {
+      const r = check(row[name]);
+      if (r instanceof Problem) {
+        ok = false;
+        ctx.addIssue({ code: 'custom', message: r.message, path: [name] });
+      } else out[name] = r;
+    }
+    return ok ? (out as RowOf<C>) : z.NEVER;
+  });
+}
+
 const got = (v: unknown) => JSON.stringify(v);
 
 export function checkRequiredText(v: unknown): string | Problem {

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import { parse as parseCsv, CsvError } from 'csv-parse';
 import { DataError } from '../errors.js';
+import { CsvReader, type CsvRow, CsvSyntaxError } from './csv.js';
 import { type Format, readBytes, type Source } from './source.js';
 
 /** One record of an input file, before validation. */
@@ -77,7 +77,7 @@ function decodeLenient(b: Buffer): string {
 /**
  * Decodes UTF-8 as text for the CSV parser. Valid blocks (the normal case) are decoded as they are;
  * invalid bytes are marked with BAD_BYTE (see above) and `state.invalid` is set, never silently
- * turned into U+FFFD. A BOM is left for the parser to drop.
+ * turned into U+FFFD. A BOM is left for the CSV reader to drop.
  */
 async function* utf8(bytes: AsyncIterable<Buffer>, state: { invalid: boolean }): AsyncGenerator<string> {
   let carry: Buffer = Buffer.alloc(0);
@@ -99,22 +99,6 @@ async function* utf8(bytes: AsyncIterable<Buffer>, state: { invalid: boolean }):
   }
 }
 
-/** Counts line breaks the way editors do: \n, \r\n and a lone \r each end one line. */
-function lineBreaks(s: string): { total: number; leading: number } {
-  let total = 0;
-  let leading = 0;
-  let seenText = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const isBreak = c === 10 || (c === 13 && s.charCodeAt(i + 1) !== 10);
-    if (isBreak) {
-      total++;
-      if (!seenText) leading++;
-    } else if (c !== 13) seenText = true;
-  }
-  return { total, leading };
-}
-
 async function* csvRecords(
   src: Source,
   format: Format,
@@ -122,105 +106,65 @@ async function* csvRecords(
   spec: FieldSpec,
   extra: Set<string>,
 ): AsyncGenerator<InputRecord> {
-  const parser = parseCsv({
-    delimiter: format === 'tsv' ? '\t' : ',',
-    raw: true,
-    bom: true,
-    relax_column_count: true,
-    // RFC 4180 quoting for both; a quote inside an unquoted field (5" tall, or csv-spectrum's
-    // 37°36'37.8"N) is taken as written rather than failing the file.
-    relax_quotes: true,
-    skip_empty_lines: true,
-    record_delimiter: ['\r\n', '\n'],
-    // Bounded memory: an unclosed quote must not buffer the rest of a big file as one field.
-    max_record_size: MAX_LINE_BYTES,
-  });
+  // Bounded memory: an unclosed quote must not buffer the rest of a big file as one field.
+  const reader = new CsvReader(format === 'tsv' ? '\t' : ',', MAX_LINE_BYTES);
   const decoding = { invalid: false };
-  // Waits until the parser wants more text, or is gone (it failed, or the reader stopped early).
-  const writable = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        parser.off('drain', done);
-        parser.off('close', done);
-        resolve();
-      };
-      parser.on('drain', done);
-      parser.on('close', done);
-    });
-  const feeding = (async () => {
-    try {
-      for await (const text of utf8(bytes, decoding)) {
-        if (parser.destroyed) return;
-        if (!parser.write(text)) await writable();
-      }
-      if (!parser.destroyed) parser.end();
-    } catch (err) {
-      parser.destroy(err as Error);
-    }
-  })();
-
-  let nextLine = 1;
   let index: Map<string, number> | null = null;
   let width = 0;
   let header: string[] = [];
-  try {
-    for await (const rec of parser as AsyncIterable<{ record: string[]; raw: string }>) {
-      const { total, leading } = lineBreaks(rec.raw);
-      const line = nextLine + leading;
-      nextLine += total;
+  let columns: [string, number | undefined][] = [];
+
+  function* handle(rows: CsvRow[]): Generator<InputRecord> {
+    for (const rec of rows) {
+      const { line, raw } = rec;
       if (!index) {
-        if (decoding.invalid && rec.raw.includes(BAD_BYTE)) {
+        if (decoding.invalid && raw.includes(BAD_BYTE)) {
           throw new DataError(`${src.path}: line 1: the header is not valid UTF-8; re-export the file as UTF-8`);
         }
-        header = rec.record.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, '') : h).trim().toLowerCase());
+        header = rec.fields.map((h) => h.trim().toLowerCase());
         index = new Map(header.map((h, i) => [h, i]));
         const missing = spec.required.filter((f) => !index!.has(columnFor(f, spec)));
         if (missing.length > 0) {
           const named = missing.map((f) => (spec.map[f] ? `${f} (mapped to column "${spec.map[f]}")` : f)).join(', ');
           throw new DataError(
-            `${src.path}: line 1: missing required column(s) ${named}; the header has: ${header.join(', ') || '(nothing)'}; ` +
+            `${src.path}: line ${line}: missing required column(s) ${named}; the header has: ${header.join(', ') || '(nothing)'}; ` +
               `use --map FIELD=COLUMN if the export names them differently`,
           );
         }
         const used = new Set(spec.fields.map((f) => columnFor(f, spec)));
         const twice = [...used].filter((c) => header.indexOf(c) !== header.lastIndexOf(c));
         if (twice.length > 0) {
-          throw new DataError(`${src.path}: line 1: column(s) ${twice.join(', ')} appear more than once in the header (names are matched case-insensitively); which one to read is unclear`);
+          throw new DataError(`${src.path}: line ${line}: column(s) ${twice.join(', ')} appear more than once in the header (names are matched case-insensitively); which one to read is unclear`);
         }
         for (const h of header) if (!used.has(h)) extra.add(h);
         width = header.length;
+        columns = spec.fields.map((f) => [f, index!.get(columnFor(f, spec))]);
         continue;
       }
-      // csv-parse's raw text starts with any blank lines skipped before the record and ends with
-      // (part of) its line break: keep the record only.
-      const raw = rec.raw.replace(/^[\r\n]+/, '').replace(/\r?\n?$/, '');
       if (decoding.invalid && raw.includes(BAD_BYTE)) {
-        const col = rec.record.findIndex((v) => v.includes(BAD_BYTE));
+        const col = rec.fields.findIndex((v) => v.includes(BAD_BYTE));
         const where = col >= 0 && header[col] ? `${header[col]}: ` : '';
         yield { line, raw: raw.replaceAll(BAD_BYTE, '\uFFFD'), error: `${where}contains bytes that are not valid UTF-8; re-export the file as UTF-8` };
         continue;
       }
-      if (rec.record.length !== width) {
-        yield { line, raw, error: `has ${rec.record.length} fields, the header has ${width}` };
+      if (rec.fields.length !== width) {
+        yield { line, raw, error: `has ${rec.fields.length} fields, the header has ${width}` };
         continue;
       }
       const fields: Record<string, unknown> = {};
-      for (const f of spec.fields) {
-        const i = index.get(columnFor(f, spec));
-        if (i !== undefined) fields[f] = rec.record[i];
-      }
+      for (const [f, i] of columns) if (i !== undefined) fields[f] = rec.fields[i];
       yield { line, raw, fields };
     }
+  }
+
+  try {
+    for await (const text of utf8(bytes, decoding)) yield* handle(reader.push(text));
+    yield* handle(reader.end());
   } catch (err) {
-    if (err instanceof DataError) throw err;
-    if (err instanceof CsvError) {
-      const msg = err.message.replace(/^Invalid Record Length: /, '').replace(/\uFEFF/g, '');
-      throw new DataError(`${src.path}: line ${err.lines ?? nextLine}: ${msg}; fix the quoting and ingest again`);
+    if (err instanceof CsvSyntaxError) {
+      throw new DataError(`${src.path}: line ${err.line}: ${err.message}; fix the quoting and ingest again`);
     }
     throw err;
-  } finally {
-    parser.destroy();
-    await feeding;
   }
   if (!index) throw new DataError(`${src.path}: empty file; an export with no rows still needs its header line`);
 }
