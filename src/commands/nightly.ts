@@ -45,6 +45,11 @@ Examples:
         if (ctx.interactive) ctx.stderr.write('\r\x1b[2K');
         if (ctx.json) printJson(ctx, summary);
         for (const st of summary.steps) if (!st.ok && st.error) warn(ctx, `${st.step}: ${st.error}`);
+        for (const e of summary.exports) {
+          if (e.status === 'written' && e.safe_harbor === false) {
+            warn(ctx, `export ${e.partner} ${e.as_of}: not HIPAA Safe Harbor (date precision finer than a year); it needs an expert determination before it is shared`);
+          }
+        }
         const i = summary.ingest;
         const grants = summary.runs.reduce((n, r) => n + r.grants, 0);
         const exp = summary.exports.filter((e) => e.status === 'written').length;
@@ -66,6 +71,6 @@ function exporterFor(db: Db, cfg: LoadedConfig, env: NodeJS.ProcessEnv): Exporte
     const partner = cfg.config.partners.find((p) => p.id === partnerId)!;
     const key = partnerKey(env, partner, `${cfg.path}: partners[${cfg.config.partners.indexOf(partner)}]`);
     const r = await exportPartner(db, { config: cfg.config, partner, asOf, outbox: cfg.resolvePath(cfg.config.paths.outbox), key, toolVersion: VERSION });
-    return { dir: r.dir };
+    return { dir: r.dir, safe_harbor: r.safe_harbor };
   };
 }

@@ -12,7 +12,7 @@ import { archiveFile, inboxFiles } from './inbox.js';
 import { exportDue, nightsToRun } from './schedule.js';
 
 /** Writes one partner's export folder; returns where. Injected so the nightly does not depend on how. */
-export type Exporter = (partnerId: string, asOf: string) => Promise<{ dir: string }>;
+export type Exporter = (partnerId: string, asOf: string) => Promise<{ dir: string; safe_harbor: boolean }>;
 
 export interface NightlyOptions {
   asOf: string;
@@ -39,7 +39,7 @@ export interface NightlySummary {
   exit: ExitCode;
   ingest: { files: number; ingested: number; skipped: number; failed: number; rows: number; inserted: number; rejected: number; failures: string[] };
   runs: { as_of: string; run_id: number | null; grants: number; amount_cents: number; file: string | null; error?: string }[];
-  exports: { partner: string; as_of: string; status: 'written' | 'exists' | 'failed'; dir?: string; error?: string }[];
+  exports: { partner: string; as_of: string; status: 'written' | 'exists' | 'failed'; dir?: string; safe_harbor?: boolean; error?: string }[];
   prune: { events: number; rejects: number; error?: string } | null;
   steps: StepResult[];
 }
@@ -144,7 +144,7 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
       opts.onStep?.(`export ${p.id} ${date}`);
       try {
         const r = await opts.exporter(p.id, date);
-        summary.exports.push({ partner: p.id, as_of: date, status: 'written', dir: r.dir });
+        summary.exports.push({ partner: p.id, as_of: date, status: 'written', dir: r.dir, safe_harbor: r.safe_harbor });
       } catch (err) {
         const f = failure(err);
         summary.exports.push({ partner: p.id, as_of: date, status: 'failed', error: f.error });
