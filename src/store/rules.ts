@@ -92,7 +92,9 @@ export function changedUsers(
     for (const u of rows as string[]) users.add(u);
   };
   // New events, whatever their date.
-  add(stmt(db, `SELECT DISTINCT user_id FROM events WHERE seq > ? AND event_type IN (${types})`).pluck().all(o.sinceSeq, ...o.eventTypes));
+  // NOT INDEXED: otherwise SQLite walks the whole (user_id, local_date) index for the DISTINCT
+  // instead of reading the few rows past the watermark by rowid.
+  add(stmt(db, `SELECT DISTINCT user_id FROM events NOT INDEXED WHERE seq > ? AND event_type IN (${types})`).pluck().all(o.sinceSeq, ...o.eventTypes));
   // Days the window newly covers as time passes (events ingested earlier but dated after the last as-of).
   if (o.to > o.lastAsOf) {
     add(
@@ -153,7 +155,8 @@ export function getCampaignState(db: Db, campaignId: string): CampaignState | un
 export function watermarks(db: Db): { events: number; members: number } {
   return {
     events: (stmt(db, 'SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0,
-    members: (stmt(db, 'SELECT coalesce(max(batch_id), 0) FROM members').pluck().get() as number) ?? 0,
+    // Any members batch may have replaced member records: the batches table answers without a scan.
+    members: (stmt(db, `SELECT coalesce(max(batch_id), 0) FROM batches WHERE kind = 'members'`).pluck().get() as number) ?? 0,
   };
 }
 
