@@ -62,7 +62,7 @@ describe('rewards nightly', () => {
     const s = JSON.parse(r.stdout);
     expect(s.ingest.files).toBe(1);
     expect(s.dates).toEqual(['2026-03-21']);
-    expect(s.exports).toEqual([{ partner: 'globex', as_of: '2026-03-21', status: 'written', dir: expect.stringContaining('globex/2026-03-21') }]);
+    expect(s.exports).toEqual([{ partner: 'globex', as_of: '2026-03-21', status: 'written', dir: expect.stringContaining('globex/2026-03-21'), safe_harbor: false }]);
     const grants2 = w.query('SELECT * FROM grants ORDER BY grant_id');
     for (const g of grants1) expect(grants2).toContainEqual(g);
     expect(w.read('out/outbox/globex/2026-03-20/grants.csv')).toBe(globex1);
