@@ -12,7 +12,7 @@ import * as exportCmd from './commands/export.js';
 import * as keygen from './commands/keygen.js';
 import * as nightly from './commands/nightly.js';
 
-/** The one place that turns errors into exit codes and calls process.exit. */
+/** The one place that turns errors into exit codes (src/main.ts then exits with it). */
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export function buildProgram(): Command {
@@ -51,7 +51,3 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.BUG;
   }
 }
-
-const code = await main(process.argv);
-// Let stdout drain before exiting: a piped `--json` must not be cut short.
-process.stdout.write('', () => process.exit(code));

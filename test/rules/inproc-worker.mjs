@@ -1,43 +1,14 @@
 // Runs `rewards` commands in a worker thread, one at a time, for test/rules/ws.ts: the same Commander
-// program and command actions as bin/rewards (dist/), without paying Node's and the modules' start-up
-// for every call. The program is built as src/cli.ts builds it (for the commands these tests use) and
-// errors become exit codes the same way. Process-level behaviour (exit status of the real binary,
+// program, command actions and error handling as bin/rewards (dist/cli.js's main), without paying
+// Node's and the modules' start-up for every call. Process-level behaviour (exit status of the real binary,
 // stdin, signals, the lock between processes) is tested with the real binary instead.
-import { Command, CommanderError, Option } from 'commander';
 import { workerData } from 'node:worker_threads';
 
 const { dist, port, signal } = workerData;
 const flag = new Int32Array(signal);
-const { EXIT, RewardsError } = await import(`${dist}/errors.js`);
-const modules = await Promise.all(['ingest', 'run', 'explain', 'report'].map((n) => import(`${dist}/commands/${n}.js`)));
-
-function buildProgram() {
-  const program = new Command('rewards')
-    .addOption(new Option('--db <path>'))
-    .addOption(new Option('--config <path>'))
-    .option('--json')
-    .option('--quiet')
-    .exitOverride();
-  for (const mod of modules) mod.register(program);
-  for (const c of program.commands) c.exitOverride();
-  return program;
-}
-
-async function main(args) {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(['node', 'rewards', ...args]);
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    if (err instanceof RewardsError) {
-      process.stderr.write(`rewards: ${err.message}\n`);
-      return err.exitCode;
-    }
-    process.stderr.write(`rewards: internal error: ${err?.stack ?? String(err)}\n`);
-    return EXIT.BUG;
-  }
-}
+// The same program and error handling as bin/rewards: dist/cli.js has no side effects (dist/main.js exits).
+const { main: cliMain } = await import(`${dist}/cli.js`);
+const main = (args) => cliMain(['node', 'rewards', ...args]);
 
 const capture = (sink) =>
   function write(chunk, encoding, cb) {
