@@ -364,8 +364,8 @@ async function main() {
     return 0;
   }
   const log = (m) => process.stderr.write(`bench: ${m}\n`);
-  if (!existsSync(join(ROOT, 'dist/cli.js'))) {
-    log('dist/cli.js is missing: run `npm run bench` (it builds first) or `npx tsc -p .`');
+  if (!existsSync(join(ROOT, 'dist/main.js'))) {
+    log('dist/main.js is missing: run `npm run bench` (it builds first) or `npx tsc -p .`');
     return 1;
   }
   const sqlite = opts.ref ? haveCommand('sqlite3', ['--version']) : null;

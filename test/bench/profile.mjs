@@ -105,7 +105,7 @@ async function main() {
     args = ['--db', join(OUT, 'profile.db'), '--config', join(HERE, 'bench.config.json'), 'ingest', file, '--quiet', '--json', '--max-reject-rate', '1'];
   }
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', OUT, '--cpu-prof-interval', '500', join(ROOT, 'dist/cli.js'), ...args], {
+  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', OUT, '--cpu-prof-interval', '500', join(ROOT, 'dist/main.js'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     maxBuffer: 64 << 20,
