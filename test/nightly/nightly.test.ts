@@ -84,6 +84,10 @@ describe('rewards nightly', () => {
     expect(s.dates).toEqual(['2026-03-26', '2026-03-27', '2026-03-28']);
     expect(w.query('SELECT as_of FROM runs ORDER BY run_id').map((r) => r.as_of)).toEqual(['2026-03-25', '2026-03-26', '2026-03-27', '2026-03-28']);
     expect(s.exports.filter((e: { partner: string }) => e.partner === 'globex').map((e: { as_of: string }) => e.as_of)).toEqual(['2026-03-26', '2026-03-27', '2026-03-28']);
+    const st = JSON.parse(w.cli(['--json', 'status']).stdout);
+    expect(st.last_nightly).toMatchObject({ as_of: '2026-03-28', status: 'ok', exit_code: 0 });
+    expect(st.grant_files.map((g: { as_of: string }) => g.as_of)).toEqual(['2026-03-28', '2026-03-27', '2026-03-26', '2026-03-25']);
+    expect(st.inbox_waiting.events).toEqual([]);
     const n = JSON.parse(w.cli(['--json', 'nightly', '--as-of', '2026-03-31', '--no-catch-up']).stdout);
     expect(n.dates).toEqual(['2026-03-31']);
     expect(w.query(`SELECT count(*) AS n FROM runs WHERE as_of IN ('2026-03-29', '2026-03-30')`)).toEqual([{ n: 0 }]);
@@ -99,6 +103,10 @@ describe('rewards nightly', () => {
     expect(s.ingest.failed).toBe(1);
     expect(r.stderr).toMatch(/broken\.ndjson\.gz: corrupt or truncated gzip/);
     expect(w.files('inbox/events')).toEqual(['broken.ndjson.gz']);
+    const st = JSON.parse(w.cli(['--json', 'status']).stdout);
+    expect(st.last_nightly).toMatchObject({ as_of: '2026-03-03', status: 'partial', exit_code: 65 });
+    expect(st.inbox_waiting.events).toEqual([expect.stringContaining('broken.ndjson.gz')]);
+    expect(st.batches_unfinished).toEqual([expect.objectContaining({ status: 'failed', path: expect.stringContaining('broken.ndjson.gz') })]);
     expect(s.steps.find((x: { step: string }) => x.step === 'run').ok).toBe(true);
     expect(w.query('SELECT count(*) AS n FROM runs')).toEqual([{ n: 1 }]);
   });
