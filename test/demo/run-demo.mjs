@@ -34,7 +34,11 @@ console.log(`\nnightly exit code: ${code}`);
 
 const list = (dir) => {
   try {
-    return readdirSync(dir, { recursive: true }).map(String).sort();
+    // Hidden entries are the export's staging folders behind the `<as-of>` links: not for the reader.
+    return readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((p) => !p.split('/').some((part) => part.startsWith('.')))
+      .sort();
   } catch {
     return [];
   }
