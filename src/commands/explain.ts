@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
 import { explainMember } from '../rules/explain.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
-import { asOfOption } from './dates.js';
+import { asOfOption, campaignOption } from './options.js';
 
 export function register(program: Command): void {
   program
@@ -23,12 +22,10 @@ Examples:
       const ctx = contextFrom(cmd);
       const cfg = config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
-      for (const id of flags.campaign ?? []) {
-        if (!cfg.config.campaigns.some((c) => c.id === id)) throw new UsageError(`--campaign ${id}: no such campaign in the config`);
-      }
+      const campaignIds = campaignOption(flags.campaign, cfg);
       const db = openStore(ctx, { mustExist: true });
       try {
-        const campaigns = explainMember(db, cfg.config, flags.user, flags.campaign ?? [], asOf);
+        const campaigns = explainMember(db, cfg.config, flags.user, campaignIds, asOf);
         if (ctx.json) {
           printJson(ctx, { user_id: flags.user, as_of: asOf, campaigns });
           return;

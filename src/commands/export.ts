@@ -5,7 +5,7 @@ import { partnerKey } from '../export/key.js';
 import { acquireLock } from '../store/lock.js';
 import { VERSION } from '../version.js';
 import { config, contextFrom, type Context, openStore, printJson, say, warn } from './context.js';
-import { asOfOption } from './dates.js';
+import { asOfOption } from './options.js';
 
 interface ExportFlags {
   partner: string;

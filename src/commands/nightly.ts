@@ -4,7 +4,7 @@ import { partnerKey } from '../export/key.js';
 import { runNightly, type Exporter } from '../nightly/nightly.js';
 import { VERSION } from '../version.js';
 import { config, contextFrom, openStore, printJson, say, warn, withLock } from './context.js';
-import { asOfOption } from './dates.js';
+import { asOfOption } from './options.js';
 import type { Db } from '../store/db.js';
 import type { LoadedConfig } from '../config/load.js';
 

@@ -3,7 +3,7 @@ import { stringify } from 'csv-stringify/sync';
 import { UsageError } from '../errors.js';
 import { campaignReport, type ReportRow } from '../rules/report.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
-import { asOfOption } from './dates.js';
+import { asOfOption, campaignOption } from './options.js';
 
 const COLUMNS: (keyof ReportRow)[] = [
   'campaign_id',
@@ -40,12 +40,10 @@ Examples:
       if (!['table', 'csv', 'json'].includes(format)) throw new UsageError(`--format must be table, csv or json, not "${flags.format}"`);
       const cfg = config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
-      for (const id of flags.campaign ?? []) {
-        if (!cfg.config.campaigns.some((c) => c.id === id)) throw new UsageError(`--campaign ${id}: no such campaign in the config`);
-      }
+      const campaignIds = campaignOption(flags.campaign, cfg);
       const db = openStore(ctx, { mustExist: true });
       try {
-        const rows = campaignReport(db, cfg.config, flags.campaign ?? [], asOf);
+        const rows = campaignReport(db, cfg.config, campaignIds, asOf);
         if (format === 'json') printJson(ctx, { as_of: asOf, rows });
         else if (format === 'csv') ctx.stdout.write(stringify(rows, { header: true, columns: COLUMNS as string[], cast: { boolean: String } }));
         else ctx.stdout.write(table(rows, asOf));

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
 import { applyRun, planRun, runSummary } from '../grants/run.js';
 import { collect, config, contextFrom, type Context, openStore, printJson, say, withLock } from './context.js';
-import { asOfOption } from './dates.js';
+import { asOfOption, campaignOption } from './options.js';
 import { grantId } from '../rules/campaign.js';
 
 interface RunFlags {
@@ -38,12 +37,7 @@ The grant file is <paths.grants>/grants-<as-of>-<run_id>.csv with a .sha256 besi
 export async function runCommand(ctx: Context, flags: RunFlags) {
   const cfg = config(ctx, true);
   const asOf = asOfOption(flags.asOf, cfg.config);
-  const ids = flags.campaign ?? [];
-  for (const id of ids) {
-    if (!cfg.config.campaigns.some((c) => c.id === id)) {
-      throw new UsageError(`--campaign ${id}: no such campaign in ${cfg.path}; campaigns are ${cfg.config.campaigns.map((c) => c.id).join(', ') || '(none)'}`);
-    }
-  }
+  const ids = campaignOption(flags.campaign, cfg);
   // A dry run writes nothing, not even a new empty database.
   const db = openStore(ctx, { mustExist: flags.dryRun ?? false });
   try {

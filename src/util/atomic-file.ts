@@ -39,23 +39,9 @@ function tempName(file: string): string {
  * temp name beside it, fsync, rename, fsync the folder.
  */
 export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): void {
-  const dir = dirname(file);
-  const tmp = tempName(file);
-  try {
-    mkdirSync(dir, { recursive: true });
-    const fd = openSync(tmp, 'w', mode);
-    try {
-      writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    fsyncDir(dir);
-  } catch (err) {
-    removeQuietly(tmp);
-    throw fsError(err, file, 'write');
-  }
+  writeThroughTemp(file, mode, (fd) => {
+    writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
+  });
 }
 
 /**
@@ -63,28 +49,36 @@ export function writeFileAtomic(file: string, content: string | Buffer, mode = 0
  * lines there are) and returns the sha256 of what was written.
  */
 export function writeFileAtomicFrom(file: string, parts: Iterable<string>, mode = 0o644): string {
+  const hash = createHash('sha256');
+  writeThroughTemp(file, mode, (fd) => {
+    let buf: string[] = [];
+    let size = 0;
+    const flush = () => {
+      const b = Buffer.from(buf.join(''));
+      hash.update(b);
+      writeSync(fd, b);
+      buf = [];
+      size = 0;
+    };
+    for (const p of parts) {
+      buf.push(p);
+      size += p.length;
+      if (size >= 1 << 16) flush();
+    }
+    flush();
+  });
+  return hash.digest('hex');
+}
+
+/** The temp-file protocol both writers share: write, fsync, close, rename, fsync the folder. */
+function writeThroughTemp(file: string, mode: number, write: (fd: number) => void): void {
   const dir = dirname(file);
   const tmp = tempName(file);
-  const hash = createHash('sha256');
   try {
     mkdirSync(dir, { recursive: true });
     const fd = openSync(tmp, 'w', mode);
     try {
-      let buf: string[] = [];
-      let size = 0;
-      const flush = () => {
-        const b = Buffer.from(buf.join(''));
-        hash.update(b);
-        writeSync(fd, b);
-        buf = [];
-        size = 0;
-      };
-      for (const p of parts) {
-        buf.push(p);
-        size += p.length;
-        if (size >= 1 << 16) flush();
-      }
-      flush();
+      write(fd);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -95,5 +89,4 @@ export function writeFileAtomicFrom(file: string, parts: Iterable<string>, mode 
     removeQuietly(tmp);
     throw fsError(err, file, 'write');
   }
-  return hash.digest('hex');
 }

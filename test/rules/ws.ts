@@ -37,7 +37,7 @@ function checkBuilt(): void {
     }
   };
   for (const d of ['src/rules', 'src/grants']) walk(join(ROOT, d));
-  for (const f of ['src/store/rules.ts', 'src/commands/run.ts', 'src/commands/explain.ts', 'src/commands/report.ts', 'src/commands/dates.ts']) {
+  for (const f of ['src/store/rules.ts', 'src/commands/run.ts', 'src/commands/explain.ts', 'src/commands/report.ts', 'src/commands/options.ts']) {
     const out = join(ROOT, 'dist', f.slice(4)).replace(/\.ts$/, '.js');
     if (!existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, f)).mtimeMs) stale.push(f);
   }
