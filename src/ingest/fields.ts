@@ -119,9 +119,11 @@ function isCanonical(v: unknown): boolean {
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
-    // No prototype: a "__proto__" key (JSON.parse makes it an own property) must stay a plain key.
-    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-    for (const k of Object.keys(v).sort()) out[k] = sortKeys((v as Record<string, unknown>)[k]);
+    const keys = Object.keys(v).sort();
+    // A plain object keeps V8's fast mode, where JSON.stringify is about twice as fast; only a
+    // "__proto__" key (JSON.parse makes it an own property) needs a prototype-less object.
+    const out: Record<string, unknown> = keys.includes('__proto__') ? (Object.create(null) as Record<string, unknown>) : {};
+    for (const k of keys) out[k] = sortKeys((v as Record<string, unknown>)[k]);
     return out;
   }
   return v;

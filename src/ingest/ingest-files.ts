@@ -137,7 +137,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   // Rows go to SQLite in small sub-batches (memory stays flat) inside a transaction that is committed
   // every `commitEvery` records with the batch's resume point: few commits, each page written once
   // for many rows, and a crash loses at most one window, which the rerun reads again.
-  const commitEvery = opts.commitEvery ?? 20_000;
+  const commitEvery = opts.commitEvery ?? 50_000;
   let sinceCommit = 0;
   beginBulk(db);
   const flush = (commit: boolean) => {

@@ -37,7 +37,7 @@ async function hashFile(file: string): Promise<{ sha256: string; size: number; h
   const h = createHash('sha256');
   let size = 0;
   let head = Buffer.alloc(0);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>) {
     h.update(chunk);
     if (head.length < 2) head = Buffer.concat([head, chunk.subarray(0, 2)]);
     size += chunk.length;
@@ -87,7 +87,7 @@ export async function openSource(path: string, format: Format | undefined, stdin
  * Decompression errors become a DataError naming the file.
  */
 export async function* readBytes(src: Source, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  const raw = createReadStream(src.file, { highWaterMark: 1 << 20 });
+  const raw = createReadStream(src.file, { highWaterMark: 1 << 16 });
   raw.on('data', (c) => onBytes((c as Buffer).length));
   const stream: Readable = src.gzip ? raw.pipe(createGunzip()) : raw;
   if (src.gzip) raw.on('error', (e) => stream.destroy(e));

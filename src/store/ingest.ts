@@ -145,6 +145,17 @@ function advanceBatch(db: Db, batchId: number, recordsDone: number, c: ChunkCoun
 }
 
 /**
+ * Runs `fn` in a transaction, or directly inside the load's open one. Nested, db.transaction() would
+ * be a SAVEPOINT, and SQLite then copies every page a savepoint first touches into a statement
+ * journal (a temp file): at 1M events that was about 5 GB of extra writes. The load's outer
+ * transaction already makes each window atomic (see ingest-files.ts), and a failure rolls it back.
+ */
+function atomically(db: Db, fn: () => void): void {
+  if (db.inTransaction) fn();
+  else db.transaction(fn)();
+}
+
+/**
  * Stores one chunk of a file in one transaction: the events, their rollup increments, the rejected
  * rows, and the batch's resume point. A crash loses the whole chunk or none of it, so resuming
  * from `records_done` neither loses nor doubles a row.
@@ -158,7 +169,7 @@ export function commitEventChunk(
 ): ChunkCounts {
   const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
   const createdAt = nowIso();
-  db.transaction(() => {
+  atomically(db, () => {
     const ins = stmt(
       db,
       `INSERT INTO events (event_id, user_id, event_type, occurred_at, timezone, local_date, properties, content_hash, batch_id, line)
@@ -187,11 +198,15 @@ export function commitEventChunk(
       `INSERT INTO daily_activity (user_id, event_type, local_date, events) VALUES (?, ?, ?, ?)
        ON CONFLICT (user_id, event_type, local_date) DO UPDATE SET events = events + excluded.events`,
     );
-    for (const a of rollup.values()) up.run(a.u, a.t, a.d, a.n);
+    // In key order: the upserts walk the rollup's primary key like a merge rather than at random.
+    for (const k of [...rollup.keys()].sort()) {
+      const a = rollup.get(k)!;
+      up.run(a.u, a.t, a.d, a.n);
+    }
     counts.rejected += conflicts.length;
     insertRejects(db, batchId, rejects.concat(conflicts), createdAt);
     advanceBatch(db, batchId, recordsDone, counts);
-  })();
+  });
   return counts;
 }
 
@@ -199,7 +214,7 @@ export function commitEventChunk(
 export function commitMemberChunk(db: Db, batchId: number, members: MemberRow[], rejects: RejectRow[], recordsDone: number): ChunkCounts {
   const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
   const updatedAt = nowIso();
-  db.transaction(() => {
+  atomically(db, () => {
     const up = stmt(
       db,
       `INSERT INTO members (user_id, email, first_name, last_name, birth_date, zip, state, partner, share_consent, batch_id, line, updated_at)
@@ -219,7 +234,7 @@ export function commitMemberChunk(db: Db, batchId: number, members: MemberRow[],
     }
     insertRejects(db, batchId, rejects, updatedAt);
     advanceBatch(db, batchId, recordsDone, counts);
-  })();
+  });
   return counts;
 }
 
