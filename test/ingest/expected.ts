@@ -93,24 +93,9 @@ export function dailyActivity(db: string) {
   return sqlite(db, 'SELECT user_id, event_type, local_date, events FROM daily_activity ORDER BY user_id, event_type, local_date');
 }
 
-export interface BatchRow {
-  batch_id: number;
-  kind: string;
-  path: string;
-  name: string;
-  sha256: string;
-  size_bytes: number;
-  format: string;
-  status: string;
-  rows: number;
-  inserted: number;
-  duplicates: number;
-  conflicts: number;
-  rejected: number;
-  extra_columns: number;
-  records_done: number;
-  error: string | null;
-}
+// The batches table's row, as the store defines it.
+export type { BatchRow } from '../../src/store/ingest.js';
+import type { BatchRow } from '../../src/store/ingest.js';
 
 export function batches(db: string): BatchRow[] {
   return sqlite<BatchRow>(db, 'SELECT * FROM batches ORDER BY batch_id');

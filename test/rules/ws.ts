@@ -109,18 +109,9 @@ export function dates(from: string, n: number): string[] {
   return out;
 }
 
-export interface GrantRow {
-  grant_id: string;
-  run_id: number;
-  campaign_id: string;
-  rule_id: string;
-  user_id: string;
-  seq: number;
-  reward_code: string;
-  amount_cents: number;
-  currency: string;
-  earned_on: string;
-}
+// The grants table's row, as the store defines it.
+export type { GrantRow } from '../../src/store/rules.js';
+import type { GrantRow } from '../../src/store/rules.js';
 
 export class Workspace {
   readonly dir: string;
