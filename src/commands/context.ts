@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { acquireLock } from '../store/lock.js';
 import { type Db, openDb } from '../store/db.js';
@@ -83,6 +84,28 @@ export async function withLock<T>(db: Db, command: string, fn: () => Promise<T> 
     process.off('SIGTERM', onSignal);
     release();
   }
+}
+
+/** Ingest's tuning knobs, from the environment (README, "Environment"). */
+export interface IngestTuning {
+  /** `REWARDS_INGEST_WORKER`: parse large files on a worker thread (auto), always (on) or never (off). */
+  parallel: boolean | 'auto';
+  /** `REWARDS_INGEST_COMMIT_EVERY`: records per transaction, hence the most a crash makes a rerun read again. */
+  commitEvery?: number;
+}
+
+export function ingestTuning(ctx: Context): IngestTuning {
+  const raw = ctx.env.REWARDS_INGEST_WORKER;
+  const w = (raw ?? 'auto').trim().toLowerCase();
+  if (w !== 'auto' && w !== '' && w !== 'on' && w !== 'off') {
+    throw new UsageError(`REWARDS_INGEST_WORKER must be auto, on or off, not "${raw}"`);
+  }
+  const parallel = w === 'on' ? true : w === 'off' ? false : 'auto';
+  const every = ctx.env.REWARDS_INGEST_COMMIT_EVERY;
+  if (every === undefined || every.trim() === '') return { parallel };
+  const n = Number(every);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`REWARDS_INGEST_COMMIT_EVERY must be a positive whole number of records, not "${every}"`);
+  return { parallel, commitEvery: n };
 }
 
 /** Collects repeatable options: --map a=b --map c=d. */

@@ -4,7 +4,7 @@ import { ingestFiles, type IngestReport } from '../ingest/ingest-files.js';
 import { FORMATS, type Format } from '../ingest/source.js';
 import { EVENT_FIELDS } from '../ingest/event-schema.js';
 import { MEMBER_FIELDS } from '../ingest/member-schema.js';
-import { collect, config, contextFrom, type Context, openStore, printJson, say, warn, withLock } from './context.js';
+import { collect, config, contextFrom, type Context, ingestTuning, openStore, printJson, say, warn, withLock } from './context.js';
 import { progressBar } from './progress.js';
 
 interface IngestFlags {
@@ -69,6 +69,7 @@ function parseFlags(flags: IngestFlags) {
 export async function runIngest(ctx: Context, files: string[], flags: IngestFlags): Promise<number> {
   const parsed = parseFlags(flags);
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
+  const tuning = ingestTuning(ctx);
   const cfg = config(ctx, false);
   const db = openStore(ctx);
   const bar = progressBar(ctx);
@@ -77,6 +78,7 @@ export async function runIngest(ctx: Context, files: string[], flags: IngestFlag
       ingestFiles(db, files, {
         ...parsed,
         defaultZone: cfg.config.timezone,
+        ...tuning,
         stdin: ctx.stdin,
         onFile: () => bar.start(),
         onProgress: (p) => bar.update(p.path, p.rows, p.bytes, p.size),

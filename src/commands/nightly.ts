@@ -3,7 +3,7 @@ import { exportPartner } from '../export/export.js';
 import { partnerKey } from '../export/key.js';
 import { runNightly, type Exporter } from '../nightly/nightly.js';
 import { VERSION } from '../version.js';
-import { config, contextFrom, openStore, printJson, say, warn, withLock } from './context.js';
+import { config, contextFrom, ingestTuning, openStore, printJson, say, warn, withLock } from './context.js';
 import { asOfOption } from './options.js';
 import type { Db } from '../store/db.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -31,6 +31,7 @@ Examples:
       const ctx = contextFrom(cmd);
       const cfg = config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
+      const tuning = ingestTuning(ctx);
       const db = openStore(ctx);
       try {
         const summary = await withLock(db, 'nightly', () =>
@@ -38,6 +39,7 @@ Examples:
             asOf,
             catchUp: flags.catchUp,
             stdin: ctx.stdin,
+            ingest: tuning,
             exporter: exporterFor(db, cfg, ctx.env),
             onStep: ctx.interactive ? (s) => ctx.stderr.write(`\r\x1b[2Knightly ${asOf}: ${s}...`) : undefined,
           }),

@@ -19,10 +19,8 @@ import {
   type RejectRow,
   reopenBatch,
 } from '../store/ingest.js';
-import { EVENT_FIELDS, EVENT_REQUIRED, EventInput, toEventRow } from './event-schema.js';
-import { describeIssues } from './fields.js';
-import { MEMBER_FIELDS, MEMBER_REQUIRED, MemberInput, toMemberRow } from './member-schema.js';
-import { readRecords } from './records.js';
+import { parseFile } from './parallel-parse.js';
+import type { ParseEnd } from './parse.js';
 import { prunedBefore as prunedBeforeDate } from '../store/retention.js';
 import { type Format, openSource, type Source } from './source.js';
 
@@ -38,6 +36,8 @@ export interface IngestOptions {
   chunkSize?: number;
   /** Records per transaction (and resume point). */
   commitEvery?: number;
+  /** Parse on a worker thread: 'auto' does for files of a few MiB and more. */
+  parallel?: boolean | 'auto';
   stdin: Readable;
   onProgress?: (p: Progress) => void;
   /** Called when a file starts, with its display path. */
@@ -73,11 +73,6 @@ export interface IngestReport {
   exit: ExitCode;
 }
 
-const FIELD_SPECS = {
-  events: { fields: EVENT_FIELDS, required: EVENT_REQUIRED, schema: EventInput },
-  members: { fields: MEMBER_FIELDS, required: MEMBER_REQUIRED, schema: MemberInput },
-} as const;
-
 export async function ingestFiles(db: Db, paths: string[], opts: IngestOptions): Promise<IngestReport> {
   const files: FileReport[] = [];
   for (const path of paths) files.push(await ingestOne(db, path, opts));
@@ -87,6 +82,27 @@ export async function ingestFiles(db: Db, paths: string[], opts: IngestOptions):
   const codes = files.map((f) => f.exit);
   const exit: ExitCode = codes.includes(EXIT.NOINPUT) ? EXIT.NOINPUT : (codes.find((c) => c !== EXIT.OK) ?? EXIT.OK);
   return { files, totals, exit };
+}
+
+/**
+ * Events dated before a prune are rejected: the event may have been stored and deleted, and the
+ * rollup still counts it, so storing it again could count it twice.
+ */
+function keepUnpruned(rows: EventRow[], prunedBefore: string, rejects: RejectRow[]): EventRow[] {
+  const kept: EventRow[] = [];
+  for (const row of rows) {
+    if (row.local_date >= prunedBefore) kept.push(row);
+    else {
+      rejects.push({
+        line: row.line,
+        raw: row.raw,
+        reason: `line ${row.line}: occurred_at: local date ${row.local_date} is before ${prunedBefore}, the date events were pruned up to (retention); it cannot be counted any more`,
+      });
+    }
+  }
+  // Rejects are stored by line; keep them in file order.
+  rejects.sort((a, b) => a.line - b.line);
+  return kept;
 }
 
 function emptyReport(path: string, sha256: string | null): FileReport {
@@ -123,79 +139,50 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   else batch = createBatch(db, { kind: opts.kind, path: src.path, name: src.name, sha256: src.sha256, size_bytes: src.size, format: src.format });
   report.batch_id = batch.batch_id;
 
-  const spec = FIELD_SPECS[opts.kind];
-  const chunkSize = opts.chunkSize ?? 2000;
-  let bytes = 0;
-  const stream = readRecords(src, { fields: spec.fields, required: spec.required, map: opts.map }, (n) => (bytes += n));
   opts.onFile?.(src.path, src.size);
-
   const prunedBefore = opts.kind === 'events' ? prunedBeforeDate(db) : null;
-  let n = 0; // records read so far, including those skipped on resume
-  const skip = batch.records_done;
-  let rows: (EventRow | MemberRow)[] = [];
-  let rejects: RejectRow[] = [];
-  // Rows go to SQLite in small sub-batches (memory stays flat) inside a transaction that is committed
-  // every `commitEvery` records with the batch's resume point: few commits, each page written once
-  // for many rows, and a crash loses at most one window, which the rerun reads again.
-  const commitEvery = opts.commitEvery ?? 50_000;
+  const chunks = parseFile(
+    src,
+    { kind: opts.kind, map: opts.map, defaultZone: opts.defaultZone, skip: batch.records_done, chunkSize: opts.chunkSize ?? 250 },
+    opts.parallel ?? 'auto',
+  );
+  // Chunks go to SQLite inside a transaction that is committed every `commitEvery` records with the
+  // batch's resume point and the window's rollup: few commits, each index page written once for
+  // many rows, and a crash loses at most one window, which the rerun reads again.
+  const commitEvery = opts.commitEvery ?? 200_000;
   let sinceCommit = 0;
-  beginBulk(db);
-  const flush = (commit: boolean) => {
-    if (rows.length + rejects.length > 0 || commit) {
-      if (opts.kind === 'events') commitEventChunk(db, batch.batch_id, rows as EventRow[], rejects, n);
-      else commitMemberChunk(db, batch.batch_id, rows as MemberRow[], rejects, n);
-    }
-    sinceCommit += rows.length + rejects.length;
-    rows = [];
-    rejects = [];
-    if (commit || sinceCommit >= commitEvery) {
-      commitBulk(db);
-      sinceCommit = 0;
-      if (!commit) beginBulk(db);
-    }
-  };
-
-  let failure: RewardsError | null = null;
+  let end: ParseEnd | undefined;
+  let records = batch.records_done;
+  let bytes = 0;
+  let window = beginBulk(db);
   try {
-    for await (const rec of stream.records) {
-      n++;
-      if (n <= skip) continue;
-      if (rec.error || !rec.fields) {
-        rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${rec.error}` });
+    for await (const c of chunks) {
+      records = c.records;
+      bytes = c.bytes;
+      end = c.end;
+      const rejects = c.rejects;
+      if (opts.kind === 'events') {
+        const rows = prunedBefore === null ? (c.rows as EventRow[]) : keepUnpruned(c.rows as EventRow[], prunedBefore, rejects);
+        commitEventChunk(db, batch.batch_id, rows, rejects, records);
       } else {
-        const parsed = spec.schema.safeParse(rec.fields);
-        if (!parsed.success) {
-          rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${describeIssues(parsed.error)}` });
-        } else if (opts.kind === 'events') {
-          const row = toEventRow(parsed.data as EventInput, rec.line, rec.raw, opts.defaultZone);
-          if (prunedBefore !== null && row.local_date < prunedBefore) {
-            // Its day was pruned: the event may have been stored and deleted, so storing it again could count it twice.
-            rejects.push({
-              line: rec.line,
-              raw: rec.raw,
-              reason: `line ${rec.line}: occurred_at: local date ${row.local_date} is before ${prunedBefore}, the date events were pruned up to (retention); it cannot be counted any more`,
-            });
-          } else rows.push(row);
-        } else {
-          rows.push(toMemberRow(parsed.data as MemberInput, rec.line));
-        }
+        commitMemberChunk(db, batch.batch_id, c.rows as MemberRow[], rejects, records);
       }
-      if (rows.length + rejects.length >= chunkSize) flush(false);
-      if (opts.onProgress && (n & 1023) === 0) opts.onProgress({ path: src.path, rows: n, bytes, size: src.size });
+      sinceCommit += c.rows.length + c.rejects.length;
+      if (sinceCommit >= commitEvery && !end) {
+        commitBulk(db, window);
+        window = beginBulk(db);
+        sinceCommit = 0;
+      }
+      opts.onProgress?.({ path: src.path, rows: records, bytes, size: src.size });
     }
-    flush(true);
+    commitBulk(db, window);
   } catch (err) {
-    if (!(err instanceof RewardsError)) {
-      rollbackBulk(db);
-      throw err;
-    }
-    // Rows read before the failure are committed; the batch stays failed so it is never taken for complete.
-    flush(true);
-    failure = err;
+    rollbackBulk(db);
+    throw err;
   }
-  opts.onProgress?.({ path: src.path, rows: n, bytes, size: src.size });
 
-  const extra = [...stream.extraColumns].sort();
+  const failure = end?.error;
+  const extra = end?.extraColumns ?? [];
   finishBatch(db, batch.batch_id, failure ? 'failed' : 'complete', failure?.message ?? null, extra.length);
   const b = getBatch(db, batch.batch_id)!;
   Object.assign(report, {

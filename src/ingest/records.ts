@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { DataError } from '../errors.js';
 import { CsvReader, type CsvRow, CsvSyntaxError } from './csv.js';
-import { type Format, readBytes, type Source } from './source.js';
+import { type Format, readBytes, type SourceFile } from './source.js';
 
 /** One record of an input file, before validation. */
 export interface InputRecord {
@@ -23,18 +23,22 @@ export interface FieldSpec {
 }
 
 export interface RecordStream {
-  records: AsyncGenerator<InputRecord>;
+  /**
+   * Records in file order, a block of the file's records at a time: a yield per record through
+   * async generators cost more than reading the record did.
+   */
+  batches: AsyncGenerator<InputRecord[]>;
   /** Names of columns (or NDJSON keys) present and ignored; filled as the file is read. */
   extraColumns: Set<string>;
 }
 
 const MAX_LINE_BYTES = 16 << 20;
 
-export function readRecords(src: Source, spec: FieldSpec, onBytes: (n: number) => void): RecordStream {
+export function readRecords(src: SourceFile, spec: FieldSpec, onBytes: (n: number) => void): RecordStream {
   const extraColumns = new Set<string>();
   const bytes = readBytes(src, onBytes);
-  const records = src.format === 'ndjson' ? ndjsonRecords(src, bytes, spec, extraColumns) : csvRecords(src, src.format, bytes, spec, extraColumns);
-  return { records, extraColumns };
+  const batches = src.format === 'ndjson' ? ndjsonRecords(src, bytes, spec, extraColumns) : csvRecords(src, src.format, bytes, spec, extraColumns);
+  return { batches, extraColumns };
 }
 
 function columnFor(field: string, spec: FieldSpec): string {
@@ -100,12 +104,12 @@ async function* utf8(bytes: AsyncIterable<Buffer>, state: { invalid: boolean }):
 }
 
 async function* csvRecords(
-  src: Source,
+  src: SourceFile,
   format: Format,
   bytes: AsyncIterable<Buffer>,
   spec: FieldSpec,
   extra: Set<string>,
-): AsyncGenerator<InputRecord> {
+): AsyncGenerator<InputRecord[]> {
   // Bounded memory: an unclosed quote must not buffer the rest of a big file as one field.
   const reader = new CsvReader(format === 'tsv' ? '\t' : ',', MAX_LINE_BYTES);
   const decoding = { invalid: false };
@@ -114,7 +118,8 @@ async function* csvRecords(
   let header: string[] = [];
   let columns: [string, number | undefined][] = [];
 
-  function* handle(rows: CsvRow[]): Generator<InputRecord> {
+  function handle(rows: CsvRow[]): InputRecord[] {
+    const out: InputRecord[] = [];
     for (const rec of rows) {
       const { line, raw } = rec;
       if (!index) {
@@ -144,22 +149,23 @@ async function* csvRecords(
       if (decoding.invalid && raw.includes(BAD_BYTE)) {
         const col = rec.fields.findIndex((v) => v.includes(BAD_BYTE));
         const where = col >= 0 && header[col] ? `${header[col]}: ` : '';
-        yield { line, raw: raw.replaceAll(BAD_BYTE, '\uFFFD'), error: `${where}contains bytes that are not valid UTF-8; re-export the file as UTF-8` };
+        out.push({ line, raw: raw.replaceAll(BAD_BYTE, '\uFFFD'), error: `${where}contains bytes that are not valid UTF-8; re-export the file as UTF-8` });
         continue;
       }
       if (rec.fields.length !== width) {
-        yield { line, raw, error: `has ${rec.fields.length} fields, the header has ${width}` };
+        out.push({ line, raw, error: `has ${rec.fields.length} fields, the header has ${width}` });
         continue;
       }
       const fields: Record<string, unknown> = {};
       for (const [f, i] of columns) if (i !== undefined) fields[f] = rec.fields[i];
-      yield { line, raw, fields };
+      out.push({ line, raw, fields });
     }
+    return out;
   }
 
   try {
-    for await (const text of utf8(bytes, decoding)) yield* handle(reader.push(text));
-    yield* handle(reader.end());
+    for await (const text of utf8(bytes, decoding)) yield handle(reader.push(text));
+    yield handle(reader.end());
   } catch (err) {
     if (err instanceof CsvSyntaxError) {
       throw new DataError(`${src.path}: line ${err.line}: ${err.message}; fix the quoting and ingest again`);
@@ -169,7 +175,7 @@ async function* csvRecords(
   if (!index) throw new DataError(`${src.path}: empty file; an export with no rows still needs its header line`);
 }
 
-async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: FieldSpec, extra: Set<string>): AsyncGenerator<InputRecord> {
+async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spec: FieldSpec, extra: Set<string>): AsyncGenerator<InputRecord[]> {
   // ignoreBOM: a BOM is dropped from the first line only (below), not from the start of every line.
   const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let records = 0;
@@ -179,7 +185,8 @@ async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: F
   let carry: Buffer = Buffer.alloc(0);
   let first = true;
 
-  function* lines(buf: Buffer, final: boolean): Generator<InputRecord> {
+  function lines(buf: Buffer, final: boolean): InputRecord[] {
+    const out: InputRecord[] = [];
     let start = 0;
     for (;;) {
       const nl = buf.indexOf(10, start);
@@ -189,7 +196,7 @@ async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: F
         if (carry.length > MAX_LINE_BYTES) {
           throw new DataError(`${src.path}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
         }
-        return;
+        return out;
       }
       const end = nl < 0 ? buf.length : nl;
       let bytesOfLine = buf.subarray(start, end);
@@ -197,13 +204,13 @@ async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: F
       if (first && bytesOfLine[0] === 0xef && bytesOfLine[1] === 0xbb && bytesOfLine[2] === 0xbf) bytesOfLine = bytesOfLine.subarray(3);
       first = false;
       line++;
-      if (nl < 0 && bytesOfLine.length === 0) return;
+      if (nl < 0 && bytesOfLine.length === 0) return out;
       const rec = parseLine(bytesOfLine, line);
       if (rec) {
         records++;
-        yield rec;
+        out.push(rec);
       }
-      if (nl < 0) return;
+      if (nl < 0) return out;
       start = nl + 1;
     }
   }
@@ -245,8 +252,8 @@ async function* ndjsonRecords(src: Source, bytes: AsyncIterable<Buffer>, spec: F
   for await (const chunk of bytes) {
     const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
     carry = Buffer.alloc(0);
-    yield* lines(buf, false);
+    yield lines(buf, false);
   }
-  yield* lines(carry, true);
+  yield lines(carry, true);
   if (records === 0) throw new DataError(`${src.path}: empty file (only blank lines); an NDJSON export needs at least one record`);
 }

@@ -18,6 +18,8 @@ export interface NightlyOptions {
   asOf: string;
   catchUp: boolean;
   stdin: Readable;
+  /** Ingest tuning (see ingestFiles). */
+  ingest?: { parallel?: boolean | 'auto'; commitEvery?: number };
   exporter: Exporter;
   now?: number;
   onStep?: (step: string) => void;
@@ -84,7 +86,7 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
     for (const file of files) {
       let report: FileReport;
       try {
-        const r = await ingestFiles(db, [file], { kind, map: {}, maxRejectRate: 0.05, force: false, defaultZone: config.timezone, stdin: opts.stdin });
+        const r = await ingestFiles(db, [file], { kind, map: {}, maxRejectRate: 0.05, force: false, defaultZone: config.timezone, stdin: opts.stdin, ...opts.ingest });
         report = r.files[0]!;
       } catch (err) {
         const f = failure(err);

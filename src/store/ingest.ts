@@ -65,16 +65,36 @@ export interface ChunkCounts {
   rejected: number;
 }
 
-/**
- * A load's outer transaction: the chunk commits below become savepoints inside it, and the load
- * commits every so many records (see ingest-files.ts).
- */
-export function beginBulk(db: Db): void {
-  db.exec('BEGIN IMMEDIATE');
+/** An open load transaction: the rows it inserts are those with `seq` above `afterSeq`. */
+export interface BulkWindow {
+  afterSeq: number;
 }
 
-export function commitBulk(db: Db): void {
-  if (db.inTransaction) db.exec('COMMIT');
+/**
+ * Opens a load's transaction. Chunks are stored inside it (see commitEventChunk) and it is
+ * committed every so many records (see ingest-files.ts), with the rollup of its rows.
+ */
+export function beginBulk(db: Db): BulkWindow {
+  db.exec('BEGIN IMMEDIATE');
+  return { afterSeq: (stmt(db, 'SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0 };
+}
+
+/**
+ * Adds the window's new events to the daily rollup, then commits: rows and rollup in one
+ * transaction. One set-based statement per window, sorted by the rollup's key, instead of an upsert
+ * per row in the order rows arrive: SQLite walks the rollup's B-tree once per window, which made it
+ * the cheaper half of a load instead of the dearer (see `npm run bench`).
+ */
+export function commitBulk(db: Db, window: BulkWindow): void {
+  if (!db.inTransaction) return;
+  stmt(
+    db,
+    `INSERT INTO daily_activity (user_id, event_type, local_date, events)
+     SELECT user_id, event_type, local_date, count(*) FROM events WHERE seq > ?
+     GROUP BY user_id, event_type, local_date ORDER BY user_id, event_type, local_date
+     ON CONFLICT (user_id, event_type, local_date) DO UPDATE SET events = events + excluded.events`,
+  ).run(window.afterSeq);
+  db.exec('COMMIT');
 }
 
 export function rollbackBulk(db: Db): void {
@@ -145,20 +165,19 @@ function advanceBatch(db: Db, batchId: number, recordsDone: number, c: ChunkCoun
 }
 
 /**
- * Runs `fn` in a transaction, or directly inside the load's open one. Nested, db.transaction() would
- * be a SAVEPOINT, and SQLite then copies every page a savepoint first touches into a statement
- * journal (a temp file): at 1M events that was about 5 GB of extra writes. The load's outer
- * transaction already makes each window atomic (see ingest-files.ts), and a failure rolls it back.
+ * Chunks are stored inside the load's open transaction (beginBulk), never in a nested one: nested,
+ * db.transaction() is a SAVEPOINT, and SQLite then copies every page a savepoint first touches into
+ * a statement journal (a temp file): at 1M events that was about 5 GB of extra writes. The load's
+ * transaction already makes each window atomic, and a failure rolls it back.
  */
-function atomically(db: Db, fn: () => void): void {
-  if (db.inTransaction) fn();
-  else db.transaction(fn)();
+function inLoad(db: Db): void {
+  if (!db.inTransaction) throw new Error('chunks are stored inside beginBulk() ... commitBulk()');
 }
 
 /**
- * Stores one chunk of a file in one transaction: the events, their rollup increments, the rejected
- * rows, and the batch's resume point. A crash loses the whole chunk or none of it, so resuming
- * from `records_done` neither loses nor doubles a row.
+ * Stores one chunk of a file in the load's transaction: the events, the rejected rows, and the
+ * batch's resume point (the rollup follows at commitBulk). A crash loses the whole window or none
+ * of it, so resuming from `records_done` neither loses nor doubles a row.
  */
 export function commitEventChunk(
   db: Db,
@@ -169,23 +188,19 @@ export function commitEventChunk(
 ): ChunkCounts {
   const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
   const createdAt = nowIso();
-  atomically(db, () => {
+  inLoad(db);
+  {
     const ins = stmt(
       db,
       `INSERT INTO events (event_id, user_id, event_type, occurred_at, timezone, local_date, properties, content_hash, batch_id, line)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
     );
     const existing = stmt(db, 'SELECT content_hash FROM events WHERE event_id = ?').pluck();
-    const rollup = new Map<string, { u: string; t: string; d: string; n: number }>();
     const conflicts: RejectRow[] = [];
     for (const e of events) {
       const r = ins.run(e.event_id, e.user_id, e.event_type, e.occurred_at, e.timezone, e.local_date, e.properties, e.content_hash, batchId, e.line);
       if (r.changes === 1) {
         counts.inserted++;
-        const key = `${e.user_id}\u0000${e.event_type}\u0000${e.local_date}`;
-        const agg = rollup.get(key);
-        if (agg) agg.n++;
-        else rollup.set(key, { u: e.user_id, t: e.event_type, d: e.local_date, n: 1 });
       } else if (existing.get(e.event_id) === e.content_hash) {
         counts.duplicates++;
       } else {
@@ -193,20 +208,10 @@ export function commitEventChunk(
         conflicts.push({ line: e.line, raw: e.raw, reason: `line ${e.line}: conflicting duplicate of event_id ${e.event_id}` });
       }
     }
-    const up = stmt(
-      db,
-      `INSERT INTO daily_activity (user_id, event_type, local_date, events) VALUES (?, ?, ?, ?)
-       ON CONFLICT (user_id, event_type, local_date) DO UPDATE SET events = events + excluded.events`,
-    );
-    // In key order: the upserts walk the rollup's primary key like a merge rather than at random.
-    for (const k of [...rollup.keys()].sort()) {
-      const a = rollup.get(k)!;
-      up.run(a.u, a.t, a.d, a.n);
-    }
     counts.rejected += conflicts.length;
     insertRejects(db, batchId, rejects.concat(conflicts), createdAt);
     advanceBatch(db, batchId, recordsDone, counts);
-  });
+  }
   return counts;
 }
 
@@ -214,7 +219,8 @@ export function commitEventChunk(
 export function commitMemberChunk(db: Db, batchId: number, members: MemberRow[], rejects: RejectRow[], recordsDone: number): ChunkCounts {
   const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
   const updatedAt = nowIso();
-  atomically(db, () => {
+  inLoad(db);
+  {
     const up = stmt(
       db,
       `INSERT INTO members (user_id, email, first_name, last_name, birth_date, zip, state, partner, share_consent, batch_id, line, updated_at)
@@ -234,7 +240,7 @@ export function commitMemberChunk(db: Db, batchId: number, members: MemberRow[],
     }
     insertRejects(db, batchId, rejects, updatedAt);
     advanceBatch(db, batchId, recordsDone, counts);
-  });
+  }
   return counts;
 }
 

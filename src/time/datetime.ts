@@ -24,13 +24,17 @@ export interface ParsedDateTime {
 
 /** Date.UTC, minus its quirk of reading years 0-99 as 1900-1999. */
 function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  if (y >= 100) return Date.UTC(y, mo, d, h, mi, s, ms);
   const t = new Date(Date.UTC(2000, mo, d, h, mi, s, ms));
   t.setUTCFullYear(y, mo, d);
   return t.getTime();
 }
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 export function daysInMonth(year: number, month: number): number {
-  return new Date(utcMs(year, month, 0)).getUTCDate();
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return MONTH_DAYS[month - 1] ?? NaN;
 }
 
 /** `YYYY-MM-DD` that names a real calendar day, or null. */
@@ -141,9 +145,21 @@ export function zoneOffsetMinutes(tz: string, ms: number): number {
   return Number.isNaN(off) ? slotOffset(zc, tz, Math.floor(ms / SLOT_MS)) : off;
 }
 
+// Day number -> YYYY-MM-DD: events of a file fall on few days, and formatting a Date per row showed in the profile.
+const dayNames = new Map<number, string>();
+function dayName(day: number): string {
+  let name = dayNames.get(day);
+  if (name === undefined) {
+    name = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    if (dayNames.size > 100_000) dayNames.clear();
+    dayNames.set(day, name);
+  }
+  return name;
+}
+
 /** The calendar date (YYYY-MM-DD) of an instant in an IANA zone. */
 export function dateInZone(ms: number, tz: string): string {
-  return new Date(ms + zoneOffsetMinutes(tz, ms) * 60_000).toISOString().slice(0, 10);
+  return dayName(Math.floor((ms + zoneOffsetMinutes(tz, ms) * 60_000) / DAY_MS));
 }
 
 /**

@@ -9,9 +9,11 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnCli, sqlite, sqliteValue, tempDir, waitFor } from '../helpers.js';
 
-// Big enough for a dozen 5,000-record chunks (so the kill lands between and inside commits) while
-// keeping the test near 20 s on a busy 2-core machine; set REWARDS_CRASH_ROWS=200000 for a longer run.
+// A dozen commits of 5,000 records (REWARDS_INGEST_COMMIT_EVERY; the default is far larger) so the
+// kill lands between and inside them, while keeping the test near 20 s on a busy 2-core machine;
+// set REWARDS_CRASH_ROWS=200000 for a longer run.
 const ROWS = Number(process.env.REWARDS_CRASH_ROWS ?? 60_000);
+const COMMIT_EVERY = '5000';
 const TYPES = ['steps', 'sleep', 'meal', 'workout', 'water'];
 const ZONES = ['', '', '', 'America/New_York', 'Europe/Berlin', 'Asia/Tokyo'];
 
@@ -88,6 +90,9 @@ describe('ingest: crash safety', () => {
     const file = join(dir, 'big.csv');
     await generate(file);
     const args = (db: string) => ['--db', db, '--quiet', 'ingest', file];
+    // The killed load and its rerun parse on a worker thread, the uninterrupted one in-thread: both
+    // ways must store the same rows.
+    const worker = (on: boolean) => ({ env: { REWARDS_INGEST_COMMIT_EVERY: COMMIT_EVERY, REWARDS_INGEST_WORKER: on ? 'on' : 'off' } });
     const whole = join(dir, 'whole.db');
     const killed = join(dir, 'killed.db');
 
@@ -95,7 +100,7 @@ describe('ingest: crash safety', () => {
       // kill once some chunks are committed, at a random point of the next chunk
       const threshold = Math.floor(ROWS * (0.1 + Math.random() * 0.6));
       const extraDelay = Math.floor(Math.random() * 150);
-      const child = spawnCli(args(killed));
+      const child = spawnCli(args(killed), worker(true));
       const exited = once(child, 'exit');
       let done = 0;
       const reached = await waitFor(() => {
@@ -118,10 +123,10 @@ describe('ingest: crash safety', () => {
       expect(sqliteValue(killed, 'SELECT count(*) FROM lock')).toBe(1);
       console.log(`[crash test] killed at ${b!.records_done} of ${ROWS} records committed (threshold ${threshold}, +${extraDelay} ms)`);
       // the same command again
-      return runCli(args(killed));
+      return runCli(args(killed), worker(true));
     };
 
-    const [uninterrupted, rerun] = await Promise.all([runCli(args(whole)), killAndRerun()]);
+    const [uninterrupted, rerun] = await Promise.all([runCli(args(whole), worker(false)), killAndRerun()]);
     expect(uninterrupted.code, uninterrupted.stderr).toBe(0);
     expect(rerun.code, rerun.stderr).toBe(0);
 

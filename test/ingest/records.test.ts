@@ -26,7 +26,7 @@ async function read(content: string | Buffer, opts: ReadOpts = {}): Promise<{ re
   const src = await openSource(path, opts.format, Readable.from([]));
   const stream = readRecords(src, { fields: opts.fields ?? ['a', 'b'], required: opts.required ?? ['a'], map: opts.map ?? {} }, () => {});
   const records: InputRecord[] = [];
-  for await (const r of stream.records) records.push(r);
+  for await (const b of stream.batches) records.push(...b);
   return { records, extra: [...stream.extraColumns].sort() };
 }
 
@@ -306,9 +306,11 @@ describe('streaming', { timeout: 30_000 }, () => {
     let bytes = 0;
     const stream = readRecords(src, { fields: ['a', 'b'], required: ['a'], map: {} }, (n) => (bytes += n));
     let got = 0;
-    for await (const r of stream.records) {
-      expect(r.error).toBeUndefined();
-      if (++got === take) break; // stopping early must end the read cleanly (no hang)
+    outer: for await (const batch of stream.batches) {
+      for (const r of batch) {
+        expect(r.error).toBeUndefined();
+        if (++got === take) break outer; // stopping early must end the read cleanly (no hang)
+      }
     }
     return { bytes, got };
   }

@@ -18,7 +18,7 @@ if (!SUITES) console.warn(`[test/ingest/testsuites.test.ts] skipped: ${TESTSUITE
 async function readAll(path: string, fields: string[]): Promise<InputRecord[]> {
   const src = await openSource(path, undefined, Readable.from([]));
   const out: InputRecord[] = [];
-  for await (const r of readRecords(src, { fields, required: [], map: {} }, () => {}).records) out.push(r);
+  for await (const b of readRecords(src, { fields, required: [], map: {} }, () => {}).batches) out.push(...b);
   return out;
 }
 

@@ -1,0 +1,89 @@
+import { RewardsError, type ExitCode } from '../errors.js';
+import type { BatchKind, EventRow, MemberRow, RejectRow } from '../store/ingest.js';
+import { EVENT_FIELDS, EVENT_REQUIRED, EventInput, toEventRow } from './event-schema.js';
+import { describeIssues } from './fields.js';
+import { MEMBER_FIELDS, MEMBER_REQUIRED, MemberInput, toMemberRow } from './member-schema.js';
+import { readRecords } from './records.js';
+import type { SourceFile } from './source.js';
+
+/** What parsing a file needs: plain data, so that it can be handed to a worker thread as it is. */
+export interface ParseOptions {
+  kind: BatchKind;
+  /** --map FIELD=COLUMN */
+  map: Record<string, string>;
+  /** Zone for `Z` timestamps without a timezone column. */
+  defaultZone: string;
+  /** Records already committed by an interrupted load of the same file: read past, not validated. */
+  skip: number;
+  /** Rows and rejects per chunk. */
+  chunkSize: number;
+}
+
+/** A file ended, normally or not: what the store must know once the last rows are committed. */
+export interface ParseEnd {
+  /** Columns (or NDJSON keys) present and ignored. */
+  extraColumns: string[];
+  /** A problem that stopped reading (bad quoting, corrupt gzip, missing columns): rows before it are kept. */
+  error?: { message: string; exitCode: ExitCode };
+}
+
+/** Validated rows and rejected records, in file order. */
+export interface ParsedChunk {
+  rows: (EventRow | MemberRow)[];
+  rejects: RejectRow[];
+  /** Records read from the start of the file up to the end of this chunk, skipped ones included: the resume point. */
+  records: number;
+  /** Bytes read from disk so far (progress). */
+  bytes: number;
+  /** Set on the last chunk. */
+  end?: ParseEnd;
+}
+
+const SPECS = {
+  events: { fields: EVENT_FIELDS, required: EVENT_REQUIRED },
+  members: { fields: MEMBER_FIELDS, required: MEMBER_REQUIRED },
+} as const;
+
+/**
+ * Reads a file and validates every record (zod), in chunks. Pure of the database: the caller stores
+ * the rows, so this can run on a worker thread while the main thread writes (see parse-worker.ts).
+ * A RewardsError ends the stream with a last chunk carrying it, after the rows read before it.
+ */
+export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGenerator<ParsedChunk> {
+  let bytes = 0;
+  const stream = readRecords(src, { ...SPECS[o.kind], map: o.map }, (n) => (bytes += n));
+  let rows: (EventRow | MemberRow)[] = [];
+  let rejects: RejectRow[] = [];
+  let n = 0;
+  const take = (end?: ParseEnd): ParsedChunk => {
+    const c = { rows, rejects, records: n, bytes, end };
+    rows = [];
+    rejects = [];
+    return c;
+  };
+  try {
+    for await (const batch of stream.batches) {
+      for (const rec of batch) {
+      n++;
+      if (n <= o.skip) continue;
+      if (rec.error || !rec.fields) {
+        rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${rec.error}` });
+      } else if (o.kind === 'events') {
+        const parsed = EventInput.safeParse(rec.fields);
+        if (parsed.success) rows.push(toEventRow(parsed.data, rec.line, rec.raw, o.defaultZone));
+        else rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${describeIssues(parsed.error)}` });
+      } else {
+        const parsed = MemberInput.safeParse(rec.fields);
+        if (parsed.success) rows.push(toMemberRow(parsed.data, rec.line));
+        else rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${describeIssues(parsed.error)}` });
+      }
+      if (rows.length + rejects.length >= o.chunkSize) yield take();
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof RewardsError)) throw err;
+    yield take({ extraColumns: [...stream.extraColumns].sort(), error: { message: err.message, exitCode: err.exitCode } });
+    return;
+  }
+  yield take({ extraColumns: [...stream.extraColumns].sort() });
+}
