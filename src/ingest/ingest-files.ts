@@ -9,6 +9,7 @@ import {
   beginBulk,
   commitBulk,
   rollbackBulk,
+  useLoadCache,
   createBatch,
   type EventRow,
   findCompleteBatch,
@@ -154,6 +155,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   let end: ParseEnd | undefined;
   let records = batch.records_done;
   let bytes = 0;
+  const restoreCache = useLoadCache(db);
   let window = beginBulk(db);
   try {
     for await (const c of chunks) {
@@ -179,6 +181,8 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   } catch (err) {
     rollbackBulk(db);
     throw err;
+  } finally {
+    restoreCache();
   }
 
   const failure = end?.error;

@@ -11,7 +11,7 @@ import type { SourceFile } from './source.js';
  */
 
 /** Chunks the worker may parse ahead of the writer: bounds memory when the database is the slower side. */
-const AHEAD = 4;
+const AHEAD = 2;
 
 /** Files smaller than this are parsed in-thread: starting a worker costs more than it saves. */
 export const WORKER_MIN_BYTES = 2 << 20;

@@ -185,7 +185,40 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
   let carry: Buffer = Buffer.alloc(0);
   let first = true;
 
+  /**
+   * The records of a block. A block of valid UTF-8 (the normal case) is decoded once and split into
+   * lines as text; a block with a bad byte is decoded line by line, so that only the bad line is
+   * rejected.
+   */
   function lines(buf: Buffer, final: boolean): InputRecord[] {
+    const cut = final ? buf.length : buf.lastIndexOf(10) + 1;
+    if (!isUtf8(buf.subarray(0, cut))) return linesOneByOne(buf, final);
+    const out: InputRecord[] = [];
+    const text = buf.toString('utf8', 0, cut);
+    let start = 0;
+    while (start < text.length) {
+      const nl = text.indexOf('\n', start);
+      const end = nl < 0 ? text.length : nl;
+      let t = text.slice(start, text.charCodeAt(end - 1) === 13 && end > start ? end - 1 : end);
+      if (first && t.charCodeAt(0) === 0xfeff) t = t.slice(1);
+      first = false;
+      line++;
+      const rec = parseText(t, line);
+      if (rec) {
+        records++;
+        out.push(rec);
+      }
+      if (nl < 0) break;
+      start = nl + 1;
+    }
+    carry = buf.subarray(cut);
+    if (carry.length > MAX_LINE_BYTES) {
+      throw new DataError(`${src.path}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
+    }
+    return out;
+  }
+
+  function linesOneByOne(buf: Buffer, final: boolean): InputRecord[] {
     const out: InputRecord[] = [];
     let start = 0;
     for (;;) {
@@ -222,6 +255,10 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
     } catch {
       return { line: ln, raw: b.toString('utf8'), error: 'is not valid UTF-8' };
     }
+    return parseText(text, ln);
+  }
+
+  function parseText(text: string, ln: number): InputRecord | null {
     // An empty line is skipped; one with only spaces or tabs is a record that is not JSON (as in CSV).
     if (text === '') return null;
     if (text.trim() === '') return { line: ln, raw: text, error: 'has only whitespace; expected a JSON object' };
@@ -245,7 +282,7 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
         if (k !== undefined) fields[f] = obj[k];
       }
     }
-    for (const k of Object.keys(obj)) if (!known.has(k) && !known.has(k.toLowerCase())) extra.add(k);
+    for (const k in obj) if (!known.has(k) && !known.has(k.toLowerCase())) extra.add(k);
     return { line: ln, raw: text, fields };
   }
 
