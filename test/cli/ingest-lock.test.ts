@@ -7,10 +7,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, sqlite, sqliteValue, tempDir } from '../helpers.js';
 import { fixture } from '../ingest/expected.js';
 
-function setLock(db: string, pid: number, host: string): void {
+// A lock time after the test's sleeper started, as a real holder's would be.
+const LOCKED_AT = new Date(Date.now() + 5_000).toISOString();
+
+function setLock(db: string, pid: number, host: string, at = LOCKED_AT): void {
   const h = new Database(db);
   try {
-    h.prepare('INSERT OR REPLACE INTO lock (id, pid, host, command, started_at) VALUES (1, ?, ?, ?, ?)').run(pid, host, 'ingest', '2026-03-01T02:00:00.000Z');
+    h.prepare('INSERT OR REPLACE INTO lock (id, pid, host, command, started_at) VALUES (1, ?, ?, ?, ?)').run(pid, host, 'ingest', at);
   } finally {
     h.close();
   }
@@ -38,7 +41,7 @@ describe('ingest: the writer lock', { timeout: 60_000 }, () => {
     expect(r.code).toBe(75);
     expect(r.stderr).toBe(
       `rewards: another rewards process holds the lock on this database: pid ${sleeper.pid} on ${hostname()} ` +
-        '(`rewards ingest`, started 2026-03-01T02:00:00.000Z); retry when it has finished\n',
+        `(\`rewards ingest\`, started ${LOCKED_AT}); retry when it has finished\n`,
     );
     expect(r.stdout).toBe('');
     expect(sqliteValue(db, 'SELECT count(*) FROM batches')).toBe(1);
@@ -54,6 +57,18 @@ describe('ingest: the writer lock', { timeout: 60_000 }, () => {
     expect((await runCli(['--db', db, 'ingest', fixture('events.csv')])).code).toBe(0);
     setLock(db, deadPid(), hostname());
     const r = await runCli(['--db', db, '--json', 'ingest', fixture('events.ndjson')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sqliteValue(db, 'SELECT count(*) FROM batches')).toBe(2);
+    expect(sqlite(db, 'SELECT * FROM lock')).toEqual([]);
+  });
+
+  it.skipIf(process.platform !== 'linux')('a lock whose pid now belongs to a process started after it was taken (pid reused) is taken over', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'r.db');
+    expect((await runCli(['--db', db, 'ingest', fixture('events.csv')])).code).toBe(0);
+    // The sleeper runs, but it started long after this lock was taken: not the holder.
+    setLock(db, sleeper.pid!, hostname(), '2026-03-01T02:00:00.000Z');
+    const r = await runCli(['--db', db, 'ingest', fixture('events.ndjson')]);
     expect(r.code, r.stderr).toBe(0);
     expect(sqliteValue(db, 'SELECT count(*) FROM batches')).toBe(2);
     expect(sqlite(db, 'SELECT * FROM lock')).toEqual([]);

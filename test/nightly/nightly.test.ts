@@ -118,12 +118,14 @@ describe('rewards nightly', () => {
     try {
       const db = (await import('better-sqlite3')).default;
       const h = new db(w.db);
-      h.prepare(`INSERT INTO lock (id, pid, host, command, started_at) VALUES (1, ?, ?, 'nightly', '2026-03-02T02:15:00Z')`).run(holder.pid, (await import('node:os')).hostname());
+      // Locked after the holder started, as a real holder's lock is (an older lock would mean a reused pid).
+      const lockedAt = new Date(Date.now() + 5_000).toISOString();
+      h.prepare(`INSERT INTO lock (id, pid, host, command, started_at) VALUES (1, ?, ?, 'nightly', ?)`).run(holder.pid, (await import('node:os')).hostname(), lockedAt);
       h.close();
       const r = w.cli(['nightly', '--as-of', '2026-03-02']);
       expect(r.code).toBe(75);
       expect(r.stderr).toContain(`pid ${holder.pid}`);
-      expect(r.stderr).toContain('started 2026-03-02T02:15:00Z');
+      expect(r.stderr).toContain(`started ${lockedAt}`);
     } finally {
       holder.kill('SIGKILL');
     }
