@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { EXIT, RewardsError } from '../errors.js';
-import { exportPartner, findPartner } from '../export/export.js';
-import { partnerKey } from '../export/key.js';
-import { acquireLock } from '../store/lock.js';
-import { VERSION } from '../version.js';
-import { config, contextFrom, type Context, openStore, printJson, say, warn } from './context.js';
-import { asOfOption } from './options.js';
+import { type Helper, spawnHelper } from '../export/helper.js';
+import type { Context } from './context.js';
+
+// Everything else this command needs is imported when it runs (runExport), after it has spawned the
+// export's helper thread (src/export/helper.ts): the helper loads its modules on another core
+// meanwhile, and the config's schema library alone takes a good part of the start-up.
 
 interface ExportFlags {
   partner: string;
@@ -31,11 +31,26 @@ manifest.json, SHA256SUMS and _SUCCESS. The folder appears complete or not at al
 date again replaces it atomically. See README, "Partner exports", for the de-identification rules.`,
     )
     .action(async (flags: ExportFlags, cmd: Command) => {
-      await runExport(contextFrom(cmd), flags);
+      const helper = spawnHelper();
+      try {
+        const { contextFrom } = await import('./context.js');
+        await runExport(contextFrom(cmd), flags, helper);
+      } finally {
+        await helper?.stop();
+      }
     });
 }
 
-export async function runExport(ctx: Context, flags: ExportFlags): Promise<void> {
+export async function runExport(ctx: Context, flags: ExportFlags, helper: Helper | null = null): Promise<void> {
+  const [{ exportPartner, findPartner }, { partnerKey }, { acquireLock }, { VERSION }, { config, openStore, printJson, say, warn }, { asOfOption }] =
+    await Promise.all([
+      import('../export/export.js'),
+      import('../export/key.js'),
+      import('../store/lock.js'),
+      import('../version.js'),
+      import('./context.js'),
+      import('./options.js'),
+    ]);
   // Everything that can be refused is checked before the database or the outbox is touched.
   const cfg = config(ctx, true);
   const where = cfg.path ?? ctx.configPath;
@@ -62,6 +77,7 @@ export async function runExport(ctx: Context, flags: ExportFlags): Promise<void>
       key,
       toolVersion: VERSION,
       signal: abort.signal,
+      helper,
     });
     if (ctx.json) {
       printJson(ctx, {

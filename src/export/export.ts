@@ -1,20 +1,34 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Campaign, Config, Partner } from '../config/schema.js';
 import { ConfigError, UsageError } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { type CampaignWindow, closeSnapshot, iterateActivity, iterateGrants, iterateMembers, openSnapshot, recordExport } from '../store/export.js';
+import {
+  type CampaignWindow,
+  closeSnapshot,
+  type ExportFunctions,
+  iterateActivityLines,
+  iterateMemberLines,
+  openSnapshot,
+  type PopulationCounts,
+  recordExport,
+  watchCommits,
+} from '../store/export.js';
+import { ACTIVITY_HEADER, csvRecord, csvText, GRANTS_HEADER, MEMBERS_HEADER, needsEscaping } from './csv.js';
 import {
   birthYear,
   type DatePrecision,
   keyFingerprint,
   PERIOD_LENGTH,
   periodsBetween,
-  pseudonym,
+  pseudonymiser,
   stateCode,
   zip3,
 } from './deidentify.js';
-import { type Cell, CsvFileWriter, discardStaging, type FileInfo, fsyncDir, prepareStaging, publish, writeDurable } from './files.js';
-import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
+import { CsvFileWriter, discardStaging, type FileInfo, fsyncDir, prepareStaging, publish, writeDurable } from './files.js';
+import { type Helper, spawnHelper } from './helper.js';
+import { grantLines } from './rows.js';
+import { type GrantCell, GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
 
 /**
  * `rewards export`: one partner's de-identified folder. The core of the command: it gets everything
@@ -22,9 +36,7 @@ import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } f
  * folder; it neither prints nor exits.
  */
 
-export const MEMBERS_HEADER = ['member', 'birth_year', 'zip3', 'state'] as const;
-export const GRANTS_HEADER = ['member', 'campaign_id', 'rule_id', 'reward_code', 'amount_cents', 'currency', 'earned_period'] as const;
-export const ACTIVITY_HEADER = ['member', 'campaign_id', 'period', 'event_type', 'active_days', 'events'] as const;
+export { ACTIVITY_HEADER, GRANTS_HEADER, MEMBERS_HEADER };
 
 export interface ExportOptions {
   config: Config;
@@ -42,6 +54,11 @@ export interface ExportOptions {
    */
   signal?: AbortSignal;
   onProgress?: (file: string, rows: number) => void;
+  /**
+   * A helper thread spawned earlier (spawnHelper), so that it loads while the caller does other
+   * things; the export owns and stops it. Without one the export spawns its own.
+   */
+  helper?: Helper | null;
 }
 
 export interface ExportResult {
@@ -108,28 +125,65 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
   const windows = campaignWindows(o.config.campaigns, partner.campaigns, asOf, precision);
   const periodLength = PERIOD_LENGTH[precision];
 
-  const counts = openSnapshot(db, partner.id, partner.require_consent, windows, {
-    pseudonym: (u) => pseudonym(o.key, u),
-    birthYear: (d) => birthYear(d, asOf),
-    zip3,
-    state: stateCode,
-  });
+  const dayPrecision = precision === 'day';
+  const functions: ExportFunctions = {
+    pseudonym: pseudonymiser(o.key),
+    memberCells: (d, z, s) => `,${csvSafe(birthYear(d, asOf))},${csvSafe(zip3(z))},${csvSafe(stateCode(s))}\n`,
+    csvText,
+  };
 
+  let counts: PopulationCounts;
   let staging: string | null = null;
   const open: CsvFileWriter[] = [];
+  let commits: ReturnType<typeof watchCommits> | null = null;
+  let helper: Helper | null = o.helper ?? null;
   let published: { dir: string; files: FileInfo[]; manifestSha: string; suppressed: number };
   try {
     const prepared = prepareStaging(partnerDir, asOf, generatedAt.replace(/[-:.]/g, ''));
     staging = prepared.staging;
     const dir = staging;
 
-    /** Streams rows into one CSV file; `each` sees every row before it is written (for the summary). */
-    const pump = async <T extends Cell[]>(name: string, header: readonly string[], rows: Iterable<T>, each?: (r: T) => void): Promise<FileInfo> => {
+    // grants.csv and activity.csv on a helper thread when the database is a file (see helper.ts),
+    // commits watched from before either snapshot begins. The helper only saves time: whatever
+    // keeps it from being used leaves its files to this thread.
+    try {
+      commits = db.name && !db.memory ? watchCommits(db.name) : null;
+    } catch {
+      commits = null;
+    }
+    if (!commits) {
+      await helper?.stop();
+      helper = null;
+    } else {
+      helper ??= spawnHelper();
+      helper?.start(
+        {
+          dbPath: db.name,
+          partnerId: partner.id,
+          requireConsent: partner.require_consent,
+          windows,
+          dayPrecision,
+          campaignIds: partner.campaigns,
+          asOf,
+          periodLength,
+          key: o.key,
+          dir,
+          progressEvery: YIELD_EVERY,
+        },
+        (file, rows) => o.onProgress?.(file, rows),
+      );
+    }
+    counts = openSnapshot(db, { partnerId: partner.id, requireConsent: partner.require_consent, windows, dayPrecision, functions });
+
+    // The files' fsyncs, running while the next file is written; all awaited before the manifest.
+    const durable: Promise<void>[] = [];
+    /** Streams CSV lines into one file; `each` sees every line before it is written (for the summary). */
+    const pump = async (name: string, header: readonly string[], lines: Iterable<string>, each?: (line: string) => void): Promise<FileInfo> => {
       const w = new CsvFileWriter(join(dir, name), header);
       open.push(w);
-      for (const r of rows) {
-        each?.(r);
-        w.write(r);
+      for (const line of lines) {
+        each?.(line);
+        w.writeLine(line);
         if (w.rows % YIELD_EVERY === 0) {
           o.onProgress?.(name, w.rows);
           if (o.signal) {
@@ -138,26 +192,43 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
           }
         }
       }
-      return w.close();
+      const done = w.finish();
+      durable.push(done.durable);
+      return done.file;
     };
 
-    // The summary is tallied from the same streams as the row-level files: one pass over the data,
-    // and the aggregates agree with the files by construction.
+    // The summary is tallied from the same streams as the row-level files: the aggregates agree
+    // with the files by construction.
     const memberTally = new MemberTally();
-    const grantTally = new GrantTally();
-    const files: FileInfo[] = [];
-    files.push(await pump('members.csv', MEMBERS_HEADER, iterateMembers(db), (r) => memberTally.add(r[2], r[1])));
-    files.push(
-      await pump('grants.csv', GRANTS_HEADER, iterateGrants(db, partner.campaigns, asOf, periodLength), (r) =>
-        grantTally.add(r[0], r[1], r[5], r[2], r[6], r[4]),
-      ),
-    );
-    files.push(await pump('activity.csv', ACTIVITY_HEADER, iterateActivity(db, precision === 'day')));
+    const members = await pump('members.csv', MEMBERS_HEADER, iterateMemberLines(db), (l) => tallyMemberLine(memberTally, l));
     const k = partner.min_cell_size;
-    const grantsSummary = grantsTables(grantTally.cells(), k);
     const membersSummary = membersTable(memberTally.cells(), k);
-    files.push(await pump('summary.csv', SUMMARY_HEADER, [...grantsSummary.rows, ...membersSummary.rows]));
-    closeSnapshot(db);
+    let grants: FileInfo;
+    let activity: FileInfo;
+    let grantCells: GrantCell[];
+    if (helper && helper.waitOpened() && !commits!.changed()) {
+      // The helper read what this snapshot reads: it is no longer needed here.
+      closeSnapshot(db);
+      ({ grants, activity, grantCells } = await untilAborted(helper.result, o.signal));
+    } else {
+      if (helper) {
+        await helper.stop();
+        helper = null;
+        // whatever the helper had written
+        for (const f of ['grants.csv', 'activity.csv']) rmSync(join(dir, f), { force: true });
+      }
+      const grantTally = new GrantTally();
+      grants = await pump('grants.csv', GRANTS_HEADER, grantLines(db, partner.campaigns, asOf, periodLength, grantTally));
+      activity = await pump('activity.csv', ACTIVITY_HEADER, iterateActivityLines(db, dayPrecision));
+      grantCells = grantTally.cells();
+      closeSnapshot(db);
+    }
+    const grantsSummary = grantsTables(grantCells, k);
+    const summary = await pump('summary.csv', SUMMARY_HEADER, [...grantsSummary.rows, ...membersSummary.rows].map(csvRecord));
+    const files = [members, grants, activity, summary];
+    await Promise.all(durable);
+    // A signal that arrived during the last synchronous stretch is seen here, before anything is published.
+    if (o.signal) await new Promise((resolve) => setImmediate(resolve));
     o.signal?.throwIfAborted();
 
     const manifest = buildManifest(o, generatedAt, counts, files);
@@ -170,16 +241,23 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     // Last: a poller that copies the folder file by file knows it has all of it once _SUCCESS is there.
     writeDurable(join(dir, '_SUCCESS'), '');
     fsyncDir(dir);
+    // Once more, so that a signal that came during the writes above (fsyncs can take a while) stops
+    // the export rather than being noticed only after it is published.
+    if (o.signal) await new Promise((resolve) => setImmediate(resolve));
     o.signal?.throwIfAborted();
 
     const target = publish(partnerDir, asOf, dir, prepared.previous);
     staging = null;
     published = { dir: target, files, manifestSha: m.sha256, suppressed: grantsSummary.suppressed + membersSummary.suppressed };
   } catch (err) {
+    // The worker first: it may be writing into the staging folder.
+    await helper?.stop();
     for (const w of open) w.discard();
     if (staging) discardStaging(staging);
     throw err;
   } finally {
+    await helper?.stop();
+    commits?.close();
     closeSnapshot(db);
   }
 
@@ -209,6 +287,35 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     rows,
     export_id: exportId,
   };
+}
+
+/** `promise`, or the abort signal's reason as soon as it is aborted. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * The generalised member fields go into members.csv as they are, unescaped, and the summary reads
+ * them back from the lines by splitting at commas: those functions only ever return digits, `90+`,
+ * USPS codes or '' (and the pseudonym is hex). Checked per value, so a future rule that lets other
+ * text through fails loudly instead of writing a bad cell.
+ */
+function csvSafe(value: string): string {
+  if (needsEscaping(value)) throw new Error('a generalised member field would need CSV escaping; members.csv cannot be written as it is');
+  return value;
+}
+
+/** Counts a members.csv line `member,birth_year,zip3,state` into the members summary. */
+function tallyMemberLine(tally: MemberTally, line: string): void {
+  const a = line.indexOf(',');
+  const b = line.indexOf(',', a + 1);
+  tally.add(line.slice(b + 1, line.indexOf(',', b + 1)), line.slice(a + 1, b));
 }
 
 function buildManifest(o: ExportOptions, generatedAt: string, counts: { members: number; excluded_no_consent: number }, files: FileInfo[]) {

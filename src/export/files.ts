@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  close,
   closeSync,
+  fsync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -13,9 +15,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { stringify } from 'csv-stringify/sync';
 import { CantCreateError, fsError } from '../errors.js';
-import { neutraliseFormula } from './deidentify.js';
+import { csvRecord } from './csv.js';
 
 /**
  * The side effects of an export: files written into a staging folder beside the target, then
@@ -37,19 +38,21 @@ export interface FileInfo {
   sha256: string;
 }
 
-/** Records per csv-stringify call: large enough to amortise the call, small enough to keep memory flat. */
-const BATCH = 1024;
-
-export type Cell = string | number;
+/**
+ * Bytes gathered before each write: few system calls and hash updates, and a bound on what a file
+ * holds in memory however many rows it gets.
+ */
+const FLUSH_AT = 256 * 1024;
 
 /**
- * A CSV file written as rows arrive: every text cell is neutralised against formula injection, bytes
- * are hashed as they are written, and the file is fsynced on close.
+ * A CSV file written as records arrive, each already a line in the dialect of csv.ts: bytes are
+ * hashed as they are written, and the file is fsynced on close.
  */
 export class CsvFileWriter {
   private fd: number;
   private readonly hash = createHash('sha256');
-  private batch: Cell[][] = [];
+  private readonly buf = Buffer.allocUnsafe(FLUSH_AT);
+  private used = 0;
   rows = 0;
   bytes = 0;
 
@@ -62,33 +65,39 @@ export class CsvFileWriter {
     } catch (err) {
       throw fsError(err, path, 'write');
     }
-    this.emit(stringify([header as string[]]));
+    this.append(csvRecord(header));
   }
 
-  write(row: Cell[]): void {
-    for (let i = 0; i < row.length; i++) {
-      const c = row[i];
-      if (typeof c === 'string') row[i] = neutraliseFormula(c);
-    }
-    this.batch.push(row);
+  /** One record already in the file's dialect, ending with its `\n`. */
+  writeLine(line: string): void {
+    this.append(line);
     this.rows++;
-    if (this.batch.length >= BATCH) this.flush();
+  }
+
+  private append(text: string): void {
+    // A UTF-8 character takes at most 3 bytes per UTF-16 unit: check the room before writing.
+    if (this.used + text.length * 3 > FLUSH_AT) {
+      this.flush();
+      if (text.length * 3 > FLUSH_AT) {
+        this.emit(Buffer.from(text, 'utf8'));
+        return;
+      }
+    }
+    this.used += this.buf.write(text, this.used, 'utf8');
   }
 
   private flush(): void {
-    if (this.batch.length === 0) return;
-    const text = stringify(this.batch);
-    this.batch = [];
-    this.emit(text);
+    if (this.used === 0) return;
+    this.emit(this.buf.subarray(0, this.used));
+    this.used = 0;
   }
 
-  private emit(text: string): void {
-    const buf = Buffer.from(text, 'utf8');
-    this.hash.update(buf);
-    this.bytes += buf.length;
+  private emit(bytes: Buffer): void {
+    this.hash.update(bytes);
+    this.bytes += bytes.length;
     try {
       let off = 0;
-      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+      while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
     } catch (err) {
       throw fsError(err, this.path, 'write');
     }
@@ -104,6 +113,27 @@ export class CsvFileWriter {
     }
     this.fd = -1;
     return { name: basename(this.path), rows: this.rows, bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+
+  /**
+   * `close` with the fsync and close on libuv's thread pool: the caller goes on with the next file
+   * while the disk catches up, and awaits `durable` before anything that needs the file on disk.
+   */
+  finish(): { file: FileInfo; durable: Promise<void> } {
+    this.flush();
+    const fd = this.fd;
+    this.fd = -1; // the background fsync owns it now
+    const durable = new Promise<void>((resolve, reject) => {
+      fsync(fd, (syncErr) =>
+        close(fd, (closeErr) => {
+          const err = syncErr ?? closeErr;
+          if (err) reject(fsError(err, this.path, 'write'));
+          else resolve();
+        }),
+      );
+    });
+    durable.catch(() => {}); // reported to whoever awaits it; an export that fails earlier has its own error
+    return { file: { name: basename(this.path), rows: this.rows, bytes: this.bytes, sha256: this.hash.digest('hex') }, durable };
   }
 
   /** Closes the file after a failure; the staging folder is removed anyway. */

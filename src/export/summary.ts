@@ -56,20 +56,24 @@ export interface SummaryResult {
  * number of (zip3, band) pairs, not by members.
  */
 export class MemberTally {
-  private readonly byKey = new Map<string, MemberCell>();
+  // By zip3, then band: two lookups and no key to build per member.
+  private readonly byZip = new Map<string, Map<string, MemberCell>>();
   private readonly bands = new Map<string, string>();
 
   add(zip3: string, exportedBirthYear: string): void {
     let band = this.bands.get(exportedBirthYear);
     if (band === undefined) this.bands.set(exportedBirthYear, (band = birthYearBand(exportedBirthYear)));
-    const k = `${zip3}\u0000${band}`;
-    const c = this.byKey.get(k);
+    let byBand = this.byZip.get(zip3);
+    if (!byBand) this.byZip.set(zip3, (byBand = new Map()));
+    const c = byBand.get(band);
     if (c) c.members++;
-    else this.byKey.set(k, { zip3, band, members: 1 });
+    else byBand.set(band, { zip3, band, members: 1 });
   }
 
   cells(): MemberCell[] {
-    return [...this.byKey.values()];
+    const out: MemberCell[] = [];
+    for (const byBand of this.byZip.values()) out.push(...byBand.values());
+    return out;
   }
 }
 

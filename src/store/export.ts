@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { type Db, stmt } from './db.js';
 
 /**
@@ -7,16 +8,25 @@ import { type Db, stmt } from './db.js';
  * it, so that personal fields never leave SQLite except through those functions. TEMP tables live in
  * SQLite's temp store, which spills to disk: memory stays flat however many members there are.
  *
- * Files are read in pseudonym order; where that needs a sort, SQLite's external sorter does it,
- * spilling to temp files: rows stream from SQLite to the file in constant memory.
+ * members.csv and activity.csv, the big files, come out of SQLite as finished CSV lines in pseudonym
+ * order, sorted by SQLite's external sorter (which spills to temp files rather than growing):
+ * JavaScript only copies text to the file, with no value, array or object per cell. Their text cells
+ * are formatted by the core all the same: the generalised member fields when the population is
+ * built, campaign ids, event types and periods once per campaign when the small slot table is
+ * filled, dates by `export_csv`. Grants, far fewer, come out as rows that the core formats and
+ * tallies for the summary.
  */
 
-/** The core's de-identification functions, called by SQLite while it builds the population. */
-export interface PopulationFunctions {
+/** The core's functions, called by SQLite while it builds the population and formats lines. */
+export interface ExportFunctions {
   pseudonym(userId: string): string;
-  birthYear(birthDate: string | null): string;
-  zip3(zip: string | null): string;
-  state(state: string | null): string;
+  /**
+   * The members.csv cells after the pseudonym, each with its leading `,`, and the line end; without
+   * it the population has no cells (enough for activity.csv).
+   */
+  memberCells?(birthDate: string | null, zip: string | null, state: string | null): string;
+  /** A text cell as it goes into a file: neutralised and quoted (see src/export/csv.ts). */
+  csvText(value: string): string;
 }
 
 /** One campaign's part of activity.csv: its rules' event types, and its periods clipped to [start, min(end, as-of)]. */
@@ -29,11 +39,12 @@ export interface CampaignWindow {
   periods: readonly { period: string; start: string; end: string }[];
 }
 
-/**
- * Rows come back as arrays in file column order (better-sqlite3's raw mode): they go to the CSV
- * writer as they are, with no object per row to build and collect.
- */
-export type ExportMemberRow = [member: string, birth_year: string, zip3: string, state: string];
+export interface PopulationCounts {
+  members: number;
+  excluded_no_consent: number;
+}
+
+/** A grant of the population as grants.csv and the grants summary need it, in file column order. */
 export type ExportGrantRow = [
   member: string,
   campaign_id: string,
@@ -43,19 +54,14 @@ export type ExportGrantRow = [
   currency: string,
   earned_period: string,
 ];
-export type ExportActivityRow = [member: string, campaign_id: string, period: string, event_type: string, active_days: number, events: number];
 
-export interface PopulationCounts {
-  members: number;
-  excluded_no_consent: number;
-}
-
-function registerFunctions(db: Db, f: PopulationFunctions): void {
+function registerFunctions(db: Db, f: ExportFunctions): void {
   const opts = { deterministic: true, varargs: false } as const;
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
   db.function('export_pseudonym', opts, (u: unknown) => f.pseudonym(String(u)));
-  db.function('export_birth_year', opts, (d: unknown) => f.birthYear(typeof d === 'string' ? d : null));
-  db.function('export_zip3', opts, (z: unknown) => f.zip3(typeof z === 'string' ? z : null));
-  db.function('export_state', opts, (s: unknown) => f.state(typeof s === 'string' ? s : null));
+  const cells = f.memberCells;
+  if (cells) db.function('export_member_cells', opts, (d: unknown, z: unknown, s: unknown) => cells(text(d), text(z), text(s)));
+  db.function('export_csv', opts, (v: unknown) => f.csvText(String(v)));
 }
 
 /** Per open snapshot: whether it began the transaction, and the cache sizes to restore. */
@@ -66,21 +72,34 @@ const snapshots = new WeakMap<Db, { owns: boolean; mainCache: number; tempCache:
  * each of the main and temp databases, and the sorter may use as much again: a big export would
  * fill them all while a small one does not, so memory would grow with the data up to that ceiling.
  * Small caches keep it flat; the reads are sequential and the OS page cache serves them as well.
+ * Nothing goes into a temp table in random key order (the population is appended in user_id order;
+ * pseudonym order comes from the sorter), so a small temp cache does not mean page churn.
  */
-const EXPORT_MAIN_CACHE = -4000;
-const EXPORT_TEMP_CACHE = -2000;
+const EXPORT_MAIN_CACHE = -2000;
+const EXPORT_TEMP_CACHE = -1000;
+
+const DROP_TEMP = `
+  DROP TABLE IF EXISTS temp.export_pop;
+  DROP TABLE IF EXISTS temp.export_slot_key;
+  DROP TABLE IF EXISTS temp.export_slot;`;
+
+export interface SnapshotOptions {
+  partnerId: string;
+  requireConsent: boolean;
+  windows: readonly CampaignWindow[];
+  /** activity.csv has a row per local date: its slots are campaign x event type. */
+  dayPrecision: boolean;
+  functions: ExportFunctions;
+  /** Called as soon as the snapshot exists, before the population is built. */
+  onSnapshot?: () => void;
+}
 
 /**
  * Opens the read snapshot and builds the partner's population. Everything read until
  * `closeSnapshot` sees the database as it was here, even if another process writes meanwhile.
  */
-export function openSnapshot(
-  db: Db,
-  partnerId: string,
-  requireConsent: boolean,
-  windows: readonly CampaignWindow[],
-  f: PopulationFunctions,
-): PopulationCounts {
+export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
+  const { partnerId, requireConsent, windows, dayPrecision, functions: f } = o;
   registerFunctions(db, f);
   snapshots.set(db, {
     // A caller already inside a transaction (none does today) keeps it: its snapshot is ours.
@@ -92,58 +111,78 @@ export function openSnapshot(
   db.pragma(`temp.cache_size = ${EXPORT_TEMP_CACHE}`);
   if (snapshots.get(db)!.owns) db.exec('BEGIN DEFERRED');
   try {
+    // The first read begins the snapshot (BEGIN DEFERRED alone does not).
+    const excluded = db.prepare('SELECT count(*) FROM members WHERE partner = ? AND share_consent = 0').pluck().get(partnerId) as number;
+    o.onSnapshot?.();
     db.exec(`
-      DROP TABLE IF EXISTS temp.export_pop;
-      DROP TABLE IF EXISTS temp.export_type;
-      DROP TABLE IF EXISTS temp.export_period;
-      -- Clustered by pseudonym: members.csv is a plain scan, and joins driven from here come out in
-      -- pseudonym order without a sort. The index on user_id (built after the load, which is faster)
-      -- carries the pseudonym: it serves lookups and scans in user_id order.
+      ${DROP_TEMP}
+      -- Clustered by user_id: the activity join reads daily_activity (keyed by user_id) in its own
+      -- order, sequentially, and grants find their member by user_id. \`cells\` is the rest of the
+      -- member's members.csv line.
       CREATE TEMP TABLE export_pop (
-        member     TEXT PRIMARY KEY,
-        user_id    TEXT NOT NULL,
-        birth_year TEXT NOT NULL,
-        zip3       TEXT NOT NULL,
-        state      TEXT NOT NULL
+        user_id TEXT PRIMARY KEY,
+        member  TEXT NOT NULL,
+        cells   TEXT NOT NULL
       ) WITHOUT ROWID;
-      CREATE TEMP TABLE export_type (
+      -- What activity.csv counts: per campaign, event type of its rules and period ('' at day
+      -- precision), the local dates [start_date, end_date]; and the line's text after the member:
+      -- head ',campaign,period,event_type,' then the counts, or by day head ',campaign,', the date,
+      -- tail ',event_type,', the counts.
+      CREATE TEMP TABLE export_slot_key (
         campaign_id TEXT NOT NULL,
         event_type  TEXT NOT NULL,
-        start_date  TEXT NOT NULL,
-        end_date    TEXT NOT NULL,
-        PRIMARY KEY (campaign_id, event_type)
-      ) WITHOUT ROWID;
-      CREATE TEMP TABLE export_period (
-        campaign_id TEXT NOT NULL,
         period      TEXT NOT NULL,
         start_date  TEXT NOT NULL,
         end_date    TEXT NOT NULL,
-        PRIMARY KEY (campaign_id, period)
+        head        TEXT NOT NULL,
+        tail        TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, event_type, period)
       ) WITHOUT ROWID;
     `);
     const consent = requireConsent ? 'AND share_consent = 1' : '';
+    // members_export (migration 007) holds every column read here, in user_id order: the population
+    // is one index range, appended to export_pop as it is read.
     db.prepare(
-      `INSERT INTO temp.export_pop (user_id, member, birth_year, zip3, state)
-       SELECT user_id, export_pseudonym(user_id), export_birth_year(birth_date), export_zip3(zip), export_state(state)
-       FROM members WHERE partner = ? ${consent}`,
+      `INSERT INTO temp.export_pop (user_id, member, cells)
+       SELECT user_id, export_pseudonym(user_id), ${f.memberCells ? 'export_member_cells(birth_date, zip, state)' : "''"}
+       FROM members WHERE partner = ? ${consent}
+       ORDER BY user_id`,
     ).run(partnerId);
-    db.exec('CREATE UNIQUE INDEX temp.export_pop_user ON export_pop (user_id)');
-    const type = db.prepare('INSERT OR IGNORE INTO temp.export_type (campaign_id, event_type, start_date, end_date) VALUES (?, ?, ?, ?)');
-    const period = db.prepare('INSERT OR IGNORE INTO temp.export_period (campaign_id, period, start_date, end_date) VALUES (?, ?, ?, ?)');
+    const slot = db.prepare(
+      `INSERT OR IGNORE INTO temp.export_slot_key (campaign_id, event_type, period, start_date, end_date, head, tail)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
     for (const w of windows) {
       if (w.end < w.start) continue; // as-of before the campaign started: nothing counted yet
-      for (const t of w.event_types) type.run(w.campaign_id, t, w.start, w.end);
-      for (const p of w.periods) period.run(w.campaign_id, p.period, p.start, p.end);
+      const campaign = f.csvText(w.campaign_id);
+      for (const t of w.event_types) {
+        const type = f.csvText(t);
+        if (dayPrecision) slot.run(w.campaign_id, t, '', w.start, w.end, `,${campaign},`, `,${type},`);
+        else for (const p of w.periods) slot.run(w.campaign_id, t, p.period, p.start, p.end, `,${campaign},${f.csvText(p.period)},${type},`, '');
+      }
     }
+    // Numbered in file order (campaign, event type, period): activity sorts by member and this number.
+    db.exec(`CREATE TEMP TABLE export_slot AS SELECT * FROM temp.export_slot_key ORDER BY campaign_id, event_type, period`);
     const members = db.prepare('SELECT count(*) FROM temp.export_pop').pluck().get() as number;
-    const excluded = requireConsent
-      ? (db.prepare('SELECT count(*) FROM members WHERE partner = ? AND share_consent = 0').pluck().get(partnerId) as number)
-      : 0;
-    return { members, excluded_no_consent: excluded };
+    return { members, excluded_no_consent: requireConsent ? excluded : 0 };
   } catch (err) {
     closeSnapshot(db);
     throw err;
   }
+}
+
+/**
+ * Tells whether another connection committed to the database file since this was called: a
+ * read-only connection of its own, whose data_version changes with every commit made through any
+ * other connection (this process's included). Two read transactions that both began between the
+ * call and a `changed()` that says false saw the same database: how a helper thread's connection
+ * is known to have read the snapshot the export's connection reads.
+ */
+export function watchCommits(path: string): { changed(): boolean; close(): void } {
+  const probe = new Database(path, { readonly: true, fileMustExist: true });
+  const version = () => probe.pragma('data_version', { simple: true }) as number;
+  const start = version();
+  return { changed: () => version() !== start, close: () => probe.close() };
 }
 
 /** Ends the snapshot and drops the population (also after a failure: harmless when already closed). */
@@ -153,27 +192,30 @@ export function closeSnapshot(db: Db): void {
   snapshots.delete(db);
   // ROLLBACK of a read-only transaction: nothing in the main database was written.
   if (snap.owns && db.inTransaction) db.exec('ROLLBACK');
-  db.exec('DROP TABLE IF EXISTS temp.export_pop; DROP TABLE IF EXISTS temp.export_type; DROP TABLE IF EXISTS temp.export_period;');
+  db.exec(DROP_TEMP);
   db.pragma(`main.cache_size = ${Number(snap.mainCache)}`);
   db.pragma(`temp.cache_size = ${Number(snap.tempCache)}`);
 }
 
 // Rows are ordered by pseudonym so that the order of a file carries nothing about user ids or about
-// when members joined; the remaining keys make the order total, hence the files byte-stable.
+// when members joined; the remaining keys make the order total, hence the files byte-stable. Lines
+// end with their "\n"; numbers are SQLite integers, which print as JavaScript prints them.
 
-export function iterateMembers(db: Db): IterableIterator<ExportMemberRow> {
-  return db.prepare('SELECT member, birth_year, zip3, state FROM temp.export_pop ORDER BY member').raw().iterate() as IterableIterator<ExportMemberRow>;
+/** members.csv lines: `member,birth_year,zip3,state`. */
+export function iterateMemberLines(db: Db): IterableIterator<string> {
+  return db.prepare('SELECT member || cells FROM temp.export_pop ORDER BY member').pluck().iterate() as IterableIterator<string>;
 }
 
-/** Grants of the population in the given campaigns, earned up to the as-of date; periods cut to `periodLength` characters. */
+/**
+ * The population's grants in the given campaigns, earned up to the as-of date, periods cut to
+ * `periodLength` characters; grouped by member (the grants summary counts members by that).
+ */
 export function iterateGrants(db: Db, campaignIds: readonly string[], asOf: string, periodLength: number): IterableIterator<ExportGrantRow> {
-  // Driven from the population in pseudonym order (one index seek into grants per member), so the
-  // rows come out grouped by member, which the summary's distinct-member counts rely on.
   return db
     .prepare(
       `SELECT p.member, g.campaign_id, g.rule_id, g.reward_code, g.amount_cents, g.currency, substr(g.earned_on, 1, ?) AS earned_period
-       FROM temp.export_pop p CROSS JOIN grants g
-       WHERE g.user_id = p.user_id AND g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ?
+       FROM grants g CROSS JOIN temp.export_pop p
+       WHERE g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ? AND p.user_id = g.user_id
        ORDER BY p.member, g.campaign_id, g.rule_id, g.earned_on, g.seq`,
     )
     .raw()
@@ -181,31 +223,25 @@ export function iterateGrants(db: Db, campaignIds: readonly string[], asOf: stri
 }
 
 /**
- * Per member, campaign, event type and period: distinct active local dates and events. Periods are
- * date ranges joined in, not an expression over local_date, so that every grouping key is a column
- * in scan order and SQLite aggregates as it streams; at day precision each daily row is its own
- * group. The scan goes in user_id order, which reads daily_activity sequentially (in pseudonym
- * order every member would be a random seek); only the aggregated rows are then sorted by
- * pseudonym, by SQLite's external sorter, which spills to temp files rather than growing.
+ * activity.csv lines: `member,campaign_id,period,event_type,active_days,events`, per member,
+ * campaign, event type and period: distinct active local dates and events. Periods are date ranges
+ * joined in, not an expression over local_date, so that every grouping key is a column in scan
+ * order and SQLite aggregates as it streams; at day precision each daily row is its own line. The
+ * scan goes in user_id order, which reads daily_activity sequentially (in pseudonym order every
+ * member would be a random seek); only the finished lines are then sorted by pseudonym.
  */
-export function iterateActivity(db: Db, dayPrecision: boolean): IterableIterator<ExportActivityRow> {
-  const inner = dayPrecision
-    ? `SELECT p.member, t.campaign_id, t.event_type, d.local_date AS period, 1 AS active_days, d.events
-       FROM temp.export_pop p INDEXED BY export_pop_user CROSS JOIN temp.export_type t CROSS JOIN daily_activity d
-       WHERE d.user_id = p.user_id AND d.event_type = t.event_type AND d.local_date BETWEEN t.start_date AND t.end_date`
-    : `SELECT p.member, t.campaign_id, t.event_type, x.period, count(*) AS active_days, sum(d.events) AS events
-       FROM temp.export_pop p INDEXED BY export_pop_user CROSS JOIN temp.export_type t CROSS JOIN temp.export_period x CROSS JOIN daily_activity d
-       WHERE x.campaign_id = t.campaign_id AND d.user_id = p.user_id AND d.event_type = t.event_type
-         AND d.local_date BETWEEN x.start_date AND x.end_date
-       GROUP BY p.user_id, t.campaign_id, t.event_type, x.period`;
-  return db
-    .prepare(
-      `SELECT member, campaign_id, period, event_type, active_days, events
-       FROM (${inner})
-       ORDER BY member, campaign_id, event_type, period`,
-    )
-    .raw()
-    .iterate() as IterableIterator<ExportActivityRow>;
+export function iterateActivityLines(db: Db, dayPrecision: boolean): IterableIterator<string> {
+  const from = `FROM temp.export_pop p CROSS JOIN temp.export_slot s CROSS JOIN daily_activity d
+       WHERE d.user_id = p.user_id AND d.event_type = s.event_type AND d.local_date BETWEEN s.start_date AND s.end_date`;
+  const sql = dayPrecision
+    ? `SELECT p.member || s.head || export_csv(d.local_date) || s.tail || '1,' || d.events || char(10)
+       ${from}
+       ORDER BY p.member, s.rowid, d.local_date`
+    : `SELECT p.member || s.head || count(*) || ',' || sum(d.events) || char(10)
+       ${from}
+       GROUP BY p.user_id, s.rowid
+       ORDER BY p.member, s.rowid`;
+  return db.prepare(sql).pluck().iterate() as IterableIterator<string>;
 }
 
 export interface ExportRecord {
