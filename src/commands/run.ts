@@ -42,7 +42,7 @@ export async function runCommand(ctx: Context, flags: RunFlags) {
   const db = openStore(ctx, { mustExist: flags.dryRun ?? false });
   try {
     if (flags.dryRun) {
-      const plan = planRun(db, cfg.config, { asOf, campaignIds: ids, full: true });
+      const plan = planRun(db, cfg.config, { asOf, campaignIds: ids, full: true, readOnly: true });
       const summary = runSummary(plan);
       const all = plan.campaigns.flatMap((c) => [...c.granted.map((g) => ({ g, over: false })), ...c.overBudget.map((g) => ({ g, over: true }))]);
       if (ctx.json) {

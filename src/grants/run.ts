@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Campaign, Config } from '../config/schema.js';
-import { campaignCandidates } from '../rules/candidates.js';
+import { campaignCandidates, campaignSources } from '../rules/candidates.js';
 import { campaignFingerprint, campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
 import type { Db } from '../store/db.js';
 import {
@@ -20,6 +20,7 @@ import {
   watermarks,
 } from '../store/rules.js';
 import { nowIso } from '../store/db.js';
+import { type Rollups, syncRollups } from '../store/sources.js';
 import { applyBudget, type Candidate } from './plan.js';
 import { writeGrantFile } from './grant-file.js';
 
@@ -48,9 +49,24 @@ export interface PlanOptions {
   campaignIds: string[];
   /** Evaluate every member even where an incremental run would do (for dry runs of new rules). */
   full?: boolean;
+  /**
+   * Write nothing to the database (dry runs, explain, report: no writer lock held). Otherwise
+   * planning builds the stored rollup of a `where` rule's source the first time and folds new
+   * events into it when they are many (store/sources.ts).
+   */
+  readOnly?: boolean;
+  /** The rollups to read, when the caller synced them itself in the transaction it plans in. */
+  rollups?: Rollups;
 }
 
-function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; members: number }, forceFull: boolean): CampaignPlan {
+function planCampaign(
+  db: Db,
+  c: Campaign,
+  asOf: string,
+  wm: { events: number; members: number },
+  forceFull: boolean,
+  rollups: Rollups,
+): CampaignPlan {
   const phase = campaignPhase(c, asOf);
   const base = { id: c.id, phase, granted: [], overBudget: [], amount_cents: 0, evaluated_members: null, state: null };
   if (phase !== 'open') return { ...base, mode: 'skipped' };
@@ -75,17 +91,21 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
       lastAsOf: prev.last_as_of < c.end ? prev.last_as_of : c.end,
       to: window.to,
       sinceMemberBatch: prev.members_watermark,
+      memberBatch: wm.members,
     });
-    users = changed;
-    // The changed members' earnings are recomputed; everyone else's waiting grants stand as they were.
-    candidates = campaignCandidates(db, c, window, changed);
+    users = new Set([...changed.values()].flatMap((set) => [...set]));
+    // The changed members' earnings are recomputed, rule by rule for the members whose events of
+    // its type changed; every other waiting grant stands as it was.
+    candidates = campaignCandidates(db, c, window, rollups, changed);
+    const indexOf = new Map(c.rules.map((r, i) => [r.id, i]));
     for (const w of waiting) {
-      if (changed.has(w.user_id)) continue;
-      const rule_index = c.rules.findIndex((r) => r.id === w.rule_id);
-      candidates.push({ campaign_id: c.id, rule_id: w.rule_id, rule_index, user_id: w.user_id, seq: w.seq, earned_on: w.earned_on, reward: c.rules[rule_index]!.reward });
+      const rule_index = indexOf.get(w.rule_id)!;
+      const rule = c.rules[rule_index]!;
+      if (changed.get(rule.event_type)!.has(w.user_id)) continue;
+      candidates.push({ campaign_id: c.id, rule_id: w.rule_id, rule_index, user_id: w.user_id, seq: w.seq, earned_on: w.earned_on, reward: rule.reward });
     }
   } else {
-    candidates = campaignCandidates(db, c, window);
+    candidates = campaignCandidates(db, c, window, rollups);
   }
   const { granted, overBudget } = applyBudget(candidates, c.budget_cents, campaignSpent(db, c.id));
   const state: CampaignStateUpdate = {
@@ -99,6 +119,7 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
     members_watermark: wm.members,
     over_budget: overBudget.length,
     waiting: overBudget.map((g) => ({ rule_id: g.rule_id, user_id: g.user_id, seq: g.seq, earned_on: g.earned_on })),
+    stored: prev ? waiting : undefined,
   };
   return {
     ...base,
@@ -113,12 +134,17 @@ function planCampaign(db: Db, c: Campaign, asOf: string, wm: { events: number; m
 
 export function planRun(db: Db, config: Config, opts: PlanOptions): RunPlan {
   const selected = opts.campaignIds.length ? config.campaigns.filter((c) => opts.campaignIds.includes(c.id)) : config.campaigns;
-  // One read transaction: the watermark and every campaign see the same snapshot of the data.
-  return db.transaction(() => {
+  // One transaction: the watermark, the rollups and every campaign see the same snapshot of the
+  // data. IMMEDIATE when the rollups are written: a read transaction upgraded to a write one fails
+  // at once (SQLITE_BUSY_SNAPSHOT) if any other connection wrote since it began.
+  const plan = db.transaction(() => {
     const wm = watermarks(db);
-    const campaigns = selected.map((c) => planCampaign(db, c, opts.asOf, wm, opts.full ?? false));
+    const open = selected.filter((c) => campaignPhase(c, opts.asOf) === 'open');
+    const rollups = opts.rollups ?? syncRollups(db, open.flatMap(campaignSources), wm.events, { write: !opts.readOnly });
+    const campaigns = selected.map((c) => planCampaign(db, c, opts.asOf, wm, opts.full ?? false, rollups));
     return { as_of: opts.asOf, campaigns, watermark: wm };
-  })();
+  });
+  return opts.readOnly ? plan() : plan.immediate();
 }
 
 export interface RunResult {

@@ -1,6 +1,7 @@
 import type { Campaign, Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { activityOfUser, grantsOfUser, memberPartner } from '../store/rules.js';
+import { activityOfUser, grantsOfUser, memberPartner, watermarks } from '../store/rules.js';
+import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow, grantId } from './campaign.js';
 import { type DayCount, evaluateRule, progressText, streaks } from './evaluate.js';
@@ -49,8 +50,16 @@ function eligibility(c: Campaign, member: { found: boolean; partner: string | nu
 
 /** Everything an analyst needs to see why a member did or did not earn, computed from the database. */
 export function explainMember(db: Db, config: Config, userId: string, campaignIds: string[], asOf: string): CampaignExplained[] {
+  // One read transaction: the member's days, the rollups of `where` rules (synced without writing:
+  // explain takes no lock) and the budget planning all see the same snapshot.
+  return db.transaction(() => explainIn(db, config, userId, campaignIds, asOf))();
+}
+
+function explainIn(db: Db, config: Config, userId: string, campaignIds: string[], asOf: string): CampaignExplained[] {
   const member = memberPartner(db, userId);
   const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+  const counted = campaigns.filter((c) => campaignPhase(c, asOf) !== 'not_started');
+  const rollups = syncRollups(db, counted.flatMap((c) => c.rules.map((r) => ({ eventType: r.event_type, where: r.where }))), watermarks(db).events, { write: false });
   return campaigns.map((c) => {
     const phase = campaignPhase(c, asOf);
     const elig = eligibility(c, member);
@@ -62,7 +71,7 @@ export function explainMember(db: Db, config: Config, userId: string, campaignId
     const overBudget = (ruleId: string, seq: number): boolean => {
       if (c.budget_cents === undefined) return false;
       over ??= new Set(
-        planRun(db, config, { asOf, campaignIds: [c.id], full: true })
+        planRun(db, config, { asOf, campaignIds: [c.id], full: true, readOnly: true, rollups })
           .campaigns.flatMap((p) => p.overBudget)
           .filter((g) => g.user_id === userId)
           .map((g) => `${g.rule_id}\u0000${g.seq}`),
@@ -70,8 +79,9 @@ export function explainMember(db: Db, config: Config, userId: string, campaignId
       return over.has(`${ruleId}\u0000${seq}`);
     };
     const rules = c.rules.map((rule): RuleExplained => {
+      const src = { eventType: rule.event_type, where: rule.where };
       const days: DayCount[] = window
-        ? activityOfUser(db, { eventType: rule.event_type, where: rule.where }, window.from, window.to, userId).map((r) => ({ date: r.local_date, events: r.events }))
+        ? activityOfUser(db, rollups.of(src), src, window.from, window.to, userId).map((r) => ({ date: r.local_date, events: r.events }))
         : [];
       const { longest, last } = streaks(days);
       const earnings = elig.ok ? evaluateRule(rule, days) : [];

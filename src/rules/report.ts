@@ -1,9 +1,10 @@
 import type { Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { campaignSpent, countActiveMembers, ruleTotals } from '../store/rules.js';
+import { campaignSpent, countActiveMembers, ruleTotals, watermarks } from '../store/rules.js';
+import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow } from './campaign.js';
-import { ruleSource } from './candidates.js';
+import { campaignSources, ruleSource } from './candidates.js';
 
 export interface ReportRow {
   campaign_id: string;
@@ -21,11 +22,19 @@ export interface ReportRow {
 
 /** Per campaign and rule: who took part, who earned, what was granted, and the budget. */
 export function campaignReport(db: Db, config: Config, campaignIds: string[], asOf: string): ReportRow[] {
+  // One read transaction: members counted (from rollups synced without writing: report takes no
+  // lock), grants and the budget planning all see the same snapshot.
+  return db.transaction(() => reportIn(db, config, campaignIds, asOf))();
+}
+
+function reportIn(db: Db, config: Config, campaignIds: string[], asOf: string): ReportRow[] {
   const rows: ReportRow[] = [];
   const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+  const counted = campaigns.filter((c) => campaignPhase(c, asOf) !== 'not_started');
+  const rollups = syncRollups(db, counted.flatMap(campaignSources), watermarks(db).events, { write: false });
   // Grants waiting over budget, per rule: what a run as of this date would leave over budget.
   const overBudget = new Map<string, number>();
-  for (const p of planRun(db, config, { asOf, campaignIds: campaigns.map((c) => c.id), full: true }).campaigns) {
+  for (const p of planRun(db, config, { asOf, campaignIds: campaigns.map((c) => c.id), full: true, readOnly: true, rollups }).campaigns) {
     for (const g of p.overBudget) {
       const key = `${g.campaign_id}\u0000${g.rule_id}`;
       overBudget.set(key, (overBudget.get(key) ?? 0) + 1);
@@ -42,7 +51,7 @@ export function campaignReport(db: Db, config: Config, campaignIds: string[], as
         campaign_id: c.id,
         phase,
         rule_id: rule.id,
-        members_counted: window ? countActiveMembers(db, ruleSource(c, rule), window.from, window.to) : 0,
+        members_counted: window ? countActiveMembers(db, rollups.of(ruleSource(c, rule)), ruleSource(c, rule), window.from, window.to) : 0,
         members_earned: t?.members_earned ?? 0,
         grants: t?.grants ?? 0,
         amount_cents: t?.amount_cents ?? 0,

@@ -1,5 +1,6 @@
 import type { Where } from '../config/schema.js';
 import { type Db, nowIso, stmt } from './db.js';
+import type { RollupRead } from './sources.js';
 
 /** What a rule counts: events of one type, optionally filtered on top-level properties. */
 export interface ActivitySource {
@@ -15,106 +16,194 @@ export interface ActivityRow {
   events: number;
 }
 
-function sqlValue(v: string | number | boolean): string | number {
-  // json_extract returns JSON true/false as 1/0.
-  return typeof v === 'boolean' ? (v ? 1 : 0) : v;
-}
+/** Whose rows to read: the given members, or every (eligible) member with counted activity. */
+type Who = { users: readonly string[] } | 'everyone';
 
-const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+/** A rule's grants, and the most a member can have (grants are numbered 1, 2, ... per member). */
+export interface RuleGrants {
+  campaignId: string;
+  ruleId: string;
+  cap: number;
+}
 
 /**
- * The counted (member, day) rows of a source in [@from, @to], ordered by member then day, for every
- * member or only those in `@users` (a JSON array; the incremental run's changed members, or one).
+ * The counted (member, day, events) rows of a source in [@from, @to], for `who`, as SQL over alias
+ * columns user_id, local_date, events. A stored source's TEMP overlay is added (`merged`) or left
+ * to the caller. With `grants`, members who already have the rule's most grants are left out of a
+ * list of members before their rows are sought: nothing more can come of them.
  *
- * The rollup is read member by member, each a seek on its key (user_id, event_type, local_date), so
- * rows come in the order wanted without a sort: for every member, the members of the eligible
- * partners, else those with such an event in the window. (Reading through the (event_type,
- * local_date) index instead means a lookup per row and a sort of them all: several times slower for
- * a common event type.) Property filters cannot use the rollup: they count matching raw events.
+ * Every rollup is read member by member, each a seek on its key (..., user_id, local_date), so a
+ * member's rows come together and in date order without a sort: for the given members, the members
+ * of the eligible partners, else those with such an event in the window. (Reading through the
+ * (event_type, local_date) index instead means a lookup per row and a sort of them all: several
+ * times slower for a common event type.)
  */
-function buildActivityQuery(src: ActivitySource, someUsers: boolean): { sql: string; params: (string | number)[] } {
-  const params: (string | number)[] = [];
-  const conds: string[] = [];
-  const rollup = !src.where || Object.keys(src.where).length === 0;
-  let from = rollup ? 'daily_activity a' : 'events a';
-  if (someUsers) {
-    conds.push('a.user_id IN (SELECT value FROM json_each(@users))');
-  } else if (rollup && src.partners) {
-    conds.push(`a.user_id IN (SELECT user_id FROM members WHERE partner IN (${placeholders(src.partners.length)}))`);
-    params.push(...src.partners);
-  } else if (rollup) {
-    conds.push('a.user_id IN (SELECT user_id FROM daily_activity WHERE event_type = ? AND local_date BETWEEN @from AND @to)');
-    params.push(src.eventType);
+function rowsQuery(read: RollupRead, src: ActivitySource, who: Who, merged: boolean, grants?: RuleGrants): { sql: string; params: Record<string, unknown> } {
+  const params: Record<string, unknown> = {};
+  const partnerList = () =>
+    (src.partners ?? []).map((p, i) => {
+      params[`p${i}`] = p;
+      return `@p${i}`;
+    }).join(', ');
+  let below = (_column: string) => '';
+  if (grants) {
+    Object.assign(params, grants);
+    below = (column) => ` AND ${column} NOT IN (SELECT user_id FROM grants WHERE campaign_id = @campaignId AND rule_id = @ruleId AND seq >= @cap)`;
+  }
+  let filter: string;
+  if (who !== 'everyone') {
+    params.users = JSON.stringify(who.users);
+    filter = src.partners
+      ? `a.user_id IN (SELECT user_id FROM members WHERE partner IN (${partnerList()}) AND user_id IN (SELECT value FROM json_each(@users))${below('user_id')})`
+      : `a.user_id IN (SELECT value FROM json_each(@users) WHERE true${below('value')})`;
   } else if (src.partners) {
-    from += ` JOIN members m ON m.user_id = a.user_id AND m.partner IN (${placeholders(src.partners.length)})`;
-    params.push(...src.partners);
+    filter = `a.user_id IN (SELECT user_id FROM members WHERE partner IN (${partnerList()})${below('user_id')})`;
+  } else if (read.kind === 'daily') {
+    // daily_activity is keyed by member first: find the members with such an event in the window.
+    // (Checking each of those rows against the capped members would cost more than it saves.)
+    filter = 'a.user_id IN (SELECT user_id FROM daily_activity WHERE event_type = @eventType AND local_date BETWEEN @from AND @to)';
+  } else {
+    // A source's rows are all of one source: its key range is the list of members.
+    filter = 'true';
   }
-  conds.push('a.event_type = ?', 'a.local_date BETWEEN @from AND @to');
-  params.push(src.eventType);
-  if (someUsers && src.partners) {
-    conds.push(`EXISTS (SELECT 1 FROM members m WHERE m.user_id = a.user_id AND m.partner IN (${placeholders(src.partners.length)}))`);
-    params.push(...src.partners);
-  }
-  if (rollup) {
-    return { sql: `SELECT a.user_id, a.local_date, a.events FROM ${from} WHERE ${conds.join(' AND ')} ORDER BY a.user_id, a.local_date`, params };
-  }
-  for (const [key, allowed] of Object.entries(src.where!).sort(([a], [b]) => a.localeCompare(b))) {
-    const values = Array.isArray(allowed) ? allowed : [allowed];
-    conds.push(`json_extract(a.properties, ?) IN (${placeholders(values.length)})`);
-    params.push(`$."${key.replace(/"/g, '\\"')}"`, ...values.map(sqlValue));
-  }
-  return {
-    sql: `SELECT a.user_id, a.local_date, count(*) AS events FROM ${from} WHERE ${conds.join(' AND ')}
-          GROUP BY a.user_id, a.local_date ORDER BY a.user_id, a.local_date`,
-    params,
+  const window = 'a.local_date BETWEEN @from AND @to';
+  const temp = (key: string) => {
+    params.key = key;
+    return `SELECT a.user_id, a.local_date, a.events FROM temp.source_overlay a WHERE a.source_key = @key AND ${filter} AND ${window}`;
   };
+  switch (read.kind) {
+    case 'daily':
+      params.eventType = read.eventType;
+      return { sql: `SELECT a.user_id, a.local_date, a.events FROM daily_activity a WHERE ${filter} AND a.event_type = @eventType AND ${window}`, params };
+    case 'temp':
+      return { sql: temp(read.key), params };
+    case 'source': {
+      params.sourceId = read.sourceId;
+      const stored = `SELECT a.user_id, a.local_date, a.events FROM source_activity a WHERE a.source_id = @sourceId AND ${filter} AND ${window}`;
+      if (!merged || !read.overlay) return { sql: stored, params };
+      return { sql: `SELECT user_id, local_date, sum(events) AS events FROM (${stored} UNION ALL ${temp(read.overlay)}) GROUP BY user_id, local_date`, params };
+    }
+  }
 }
 
-/** Counted (member, day) rows of a source in [from, to], ordered by member then day: streamed, not loaded. */
-export function iterateActivity(db: Db, src: ActivitySource, from: string, to: string, users?: readonly string[]): IterableIterator<ActivityRow> {
-  const q = buildActivityQuery(src, users !== undefined);
-  const named = users === undefined ? { from, to } : { from, to, users: JSON.stringify(users) };
-  return stmt(db, q.sql).iterate(...q.params, named) as IterableIterator<ActivityRow>;
+/** One member's counted days of a source, and how many grants of a rule it already has. */
+export interface MemberActivity {
+  user_id: string;
+  /**
+   * The member's counted dates joined by ','. In date order as read, but SQLite does not promise
+   * the order of group_concat, and a date may repeat with the overlay's events added: the reader
+   * sorts and sums when needed (rules/evaluate.ts joinedDays).
+   */
+  dates: string;
+  /** The events of each of those dates, joined by ','. */
+  counts: string;
+  /** Highest grant sequence number of the rule for this member (0: none). */
+  granted: number;
 }
 
-export function activityOfUser(db: Db, src: ActivitySource, from: string, to: string, user: string): ActivityRow[] {
-  return [...iterateActivity(db, src, from, to, [user])];
+/**
+ * Every member's counted days of a source in [from, to], one member at a time, streamed: for the
+ * given members, or every eligible member with counted activity. With `grantsOf`, each comes with
+ * its grant count for that rule, looked up in the grants index per member rather than loaded for
+ * every member of the rule, and members at the rule's cap are mostly not read at all (rowsQuery).
+ *
+ * One row per member with its days as text rather than one row per day: building JavaScript rows
+ * per day cost more than SQLite's whole search (measured 2x on the benchmark's rollup). A TEMP
+ * overlay (a few nights of events, FOLD_SHARE in sources.ts) is read first and appended to the
+ * members' stored days: merged in SQL, the stored rows would all go through a sort.
+ */
+export function* iterateMemberActivity(
+  db: Db,
+  read: RollupRead,
+  src: ActivitySource,
+  from: string,
+  to: string,
+  o: { users?: readonly string[]; grantsOf?: RuleGrants } = {},
+): Generator<MemberActivity> {
+  const who: Who = o.users ? { users: o.users } : 'everyone';
+  const granted = 'SELECT coalesce(max(g.seq), 0) FROM grants g WHERE g.campaign_id = @campaignId AND g.rule_id = @ruleId AND g.user_id';
+  const grouped = (q: { sql: string; params: Record<string, unknown> }, withGrants: boolean) => {
+    const sql = `SELECT r.user_id, group_concat(r.local_date) AS dates, group_concat(r.events) AS counts, ${withGrants ? `(${granted} = r.user_id)` : '0'} AS granted
+                 FROM (${q.sql}) r GROUP BY r.user_id`;
+    return stmt(db, sql).iterate({ ...q.params, from, to }) as IterableIterator<MemberActivity>;
+  };
+  const extra = new Map<string, MemberActivity>();
+  if (read.kind === 'source' && read.overlay) {
+    for (const m of grouped(rowsQuery({ kind: 'temp', key: read.overlay }, src, who, false, o.grantsOf), false)) extra.set(m.user_id, m);
+  }
+  for (const m of grouped(rowsQuery(read, src, who, false, o.grantsOf), o.grantsOf !== undefined)) {
+    const x = extra.get(m.user_id);
+    if (x) {
+      extra.delete(m.user_id);
+      yield { ...m, dates: `${m.dates},${x.dates}`, counts: `${m.counts},${x.counts}` };
+    } else {
+      yield m;
+    }
+  }
+  // Members with overlay rows only (new to the source since its last fold).
+  const lookup = o.grantsOf ? stmt(db, `${granted} = @user`).pluck() : undefined;
+  for (const x of extra.values()) yield { ...x, granted: lookup ? (lookup.get({ ...o.grantsOf, user: x.user_id }) as number) : 0 };
 }
 
-/** Members whose counted activity may have changed since a campaign's last run. */
+/** Counted (member, day) rows of one member in [from, to], by date. */
+export function activityOfUser(db: Db, read: RollupRead, src: ActivitySource, from: string, to: string, user: string): ActivityRow[] {
+  const q = rowsQuery(read, src, { users: [user] }, true);
+  // ORDER BY the rollups' key order: by local_date alone, SQLite reads every member's rows of the type
+  // through the (event_type, local_date) index to skip a sort of one member's few.
+  return stmt(db, `SELECT user_id, local_date, events FROM (${q.sql}) ORDER BY user_id, local_date`).all({ ...q.params, from, to }) as ActivityRow[];
+}
+
+/** How many (eligible) members have counted activity in [from, to]. */
+export function countActiveMembers(db: Db, read: RollupRead, src: ActivitySource, from: string, to: string): number {
+  const q = rowsQuery(read, src, 'everyone', true);
+  return stmt(db, `SELECT count(DISTINCT user_id) FROM (${q.sql})`).pluck().get({ ...q.params, from, to }) as number;
+}
+
+/**
+ * Of `users`, those whose partner is one of `partners`: seeks in the (partner, user_id) index of
+ * migration 008, whose pages are a fifth of the members table's. (Written as a join of json_each
+ * and members, SQLite may put json_each in the inner loop: a rescan of the list per member.)
+ */
+export function eligibleAmong(db: Db, users: readonly string[], partners: readonly string[]): string[] {
+  return stmt(
+    db,
+    `SELECT user_id FROM members
+     WHERE partner IN (SELECT value FROM json_each(@partners)) AND user_id IN (SELECT value FROM json_each(@users))`,
+  )
+    .pluck()
+    .all({ users: JSON.stringify(users), partners: JSON.stringify(partners) }) as string[];
+}
+
+/**
+ * Members whose counted activity may have changed since a campaign's last run, per event type: a
+ * rule re-reads only the members whose events of its type changed (a new symptom does not change
+ * a streak of logged days). A replaced member record counts for every type.
+ */
 export function changedUsers(
   db: Db,
-  o: { eventTypes: string[]; sinceSeq: number; lastAsOf: string; to: string; sinceMemberBatch: number },
-): Set<string> {
+  o: { eventTypes: string[]; sinceSeq: number; lastAsOf: string; to: string; sinceMemberBatch: number; memberBatch: number },
+): Map<string, Set<string>> {
   const types = o.eventTypes.map(() => '?').join(', ');
-  const users = new Set<string>();
-  const add = (rows: unknown[]) => {
-    for (const u of rows as string[]) users.add(u);
-  };
-  // New events, whatever their date.
-  // NOT INDEXED: otherwise SQLite walks the whole (user_id, local_date) index for the DISTINCT
-  // instead of reading the few rows past the watermark by rowid.
-  add(stmt(db, `SELECT DISTINCT user_id FROM events NOT INDEXED WHERE seq > ? AND event_type IN (${types})`).pluck().all(o.sinceSeq, ...o.eventTypes));
-  // Days the window newly covers as time passes (events ingested earlier but dated after the last as-of).
-  if (o.to > o.lastAsOf) {
-    add(
-      stmt(db, `SELECT DISTINCT user_id FROM daily_activity WHERE event_type IN (${types}) AND local_date > ? AND local_date <= ?`)
-        .pluck()
-        .all(...o.eventTypes, o.lastAsOf, o.to),
-    );
+  const byType = new Map(o.eventTypes.map((t) => [t, new Set<string>()]));
+  // New events, whatever their date; and the days the window newly covers as time passes (events
+  // ingested earlier but dated after the last as-of), in one UNION: the two mostly repeat each other.
+  // NOT INDEXED: otherwise SQLite may walk an index of events (by member, or every event of the
+  // types) instead of reading the few rows past the watermark by rowid.
+  const fresh = `SELECT user_id, event_type FROM events NOT INDEXED WHERE seq > ? AND event_type IN (${types})`;
+  const covered = `SELECT user_id, event_type FROM daily_activity WHERE event_type IN (${types}) AND local_date > ? AND local_date <= ?`;
+  const rows =
+    o.to > o.lastAsOf
+      ? stmt(db, `${fresh} UNION ${covered}`).raw().iterate(o.sinceSeq, ...o.eventTypes, ...o.eventTypes, o.lastAsOf, o.to)
+      : stmt(db, `SELECT DISTINCT * FROM (${fresh})`).raw().iterate(o.sinceSeq, ...o.eventTypes);
+  for (const [u, t] of rows as IterableIterator<[string, string]>) byType.get(t)!.add(u);
+  // Member records replaced since: the partner, hence eligibility, may have changed. members has
+  // no index on batch_id, so this reads them all: only when a members batch came in since.
+  if (o.memberBatch > o.sinceMemberBatch) {
+    for (const u of stmt(db, 'SELECT user_id FROM members WHERE batch_id > ?').pluck().all(o.sinceMemberBatch) as string[]) {
+      for (const set of byType.values()) set.add(u);
+    }
   }
-  // Member records replaced since: the partner, hence eligibility, may have changed.
-  add(stmt(db, 'SELECT user_id FROM members WHERE batch_id > ?').pluck().all(o.sinceMemberBatch));
-  return users;
-}
-
-/** Highest sequence granted so far per member for one rule. */
-export function grantCounts(db: Db, campaignId: string, ruleId: string): Map<string, number> {
-  const rows = stmt(db, 'SELECT user_id, max(seq) AS n FROM grants WHERE campaign_id = ? AND rule_id = ? GROUP BY user_id').all(campaignId, ruleId) as {
-    user_id: string;
-    n: number;
-  }[];
-  return new Map(rows.map((r) => [r.user_id, r.n]));
+  return byType;
 }
 
 export function campaignSpent(db: Db, campaignId: string): number {
@@ -141,6 +230,11 @@ export interface WaitingGrant {
 /** A campaign's new state after a run, with the grants it left over budget. */
 export interface CampaignStateUpdate extends CampaignState {
   waiting: WaitingGrant[];
+  /**
+   * What campaign_over_budget held for the campaign when the plan was made: only the difference is
+   * written (a run usually changes a few of thousands). Undefined: unknown, rewrite them all.
+   */
+  stored?: WaitingGrant[];
 }
 
 /** The grants a campaign's last run left over budget. */
@@ -227,7 +321,14 @@ export function saveCampaignStates(db: Db, states: CampaignStateUpdate[]): void 
        events_watermark = excluded.events_watermark, members_watermark = excluded.members_watermark, over_budget = excluded.over_budget`,
   );
   const clear = stmt(db, 'DELETE FROM campaign_over_budget WHERE campaign_id = ?');
-  const add = stmt(db, 'INSERT INTO campaign_over_budget (campaign_id, rule_id, user_id, seq, earned_on) VALUES (?, ?, ?, ?, ?)');
+  const add = stmt(
+    db,
+    `INSERT INTO campaign_over_budget (campaign_id, rule_id, user_id, seq, earned_on) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (campaign_id, rule_id, user_id, seq) DO UPDATE SET earned_on = excluded.earned_on`,
+  );
+  const drop = stmt(db, 'DELETE FROM campaign_over_budget WHERE campaign_id = ? AND rule_id = ? AND user_id = ? AND seq = ?');
+  const order = (a: WaitingGrant, b: WaitingGrant) =>
+    a.rule_id < b.rule_id ? -1 : a.rule_id > b.rule_id ? 1 : a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : a.seq - b.seq;
   db.transaction(() => {
     for (const s of states) {
       up.run({
@@ -238,8 +339,24 @@ export function saveCampaignStates(db: Db, states: CampaignStateUpdate[]): void 
         members_watermark: s.members_watermark,
         over_budget: s.over_budget,
       });
-      clear.run(s.campaign_id);
-      for (const w of s.waiting) add.run(s.campaign_id, w.rule_id, w.user_id, w.seq, w.earned_on);
+      if (s.stored === undefined) {
+        clear.run(s.campaign_id);
+        for (const w of s.waiting) add.run(s.campaign_id, w.rule_id, w.user_id, w.seq, w.earned_on);
+        continue;
+      }
+      // Both lists in one order, walked side by side.
+      const before = [...s.stored].sort(order);
+      const after = [...s.waiting].sort(order);
+      let i = 0;
+      for (const w of after) {
+        while (i < before.length && order(before[i]!, w) < 0) {
+          const gone = before[i++]!;
+          drop.run(s.campaign_id, gone.rule_id, gone.user_id, gone.seq);
+        }
+        const same = i < before.length && order(before[i]!, w) === 0 ? before[i++]! : undefined;
+        if (same?.earned_on !== w.earned_on) add.run(s.campaign_id, w.rule_id, w.user_id, w.seq, w.earned_on);
+      }
+      for (; i < before.length; i++) drop.run(s.campaign_id, before[i]!.rule_id, before[i]!.user_id, before[i]!.seq);
     }
   })();
 }
@@ -295,9 +412,4 @@ export function ruleTotals(db: Db, campaignId: string, asOf: string): RuleTotals
     `SELECT rule_id, count(DISTINCT user_id) AS members_earned, count(*) AS grants, coalesce(sum(amount_cents), 0) AS amount_cents
      FROM grants WHERE campaign_id = ? AND earned_on <= ? GROUP BY rule_id`,
   ).all(campaignId, asOf) as RuleTotals[];
-}
-
-export function countActiveMembers(db: Db, src: ActivitySource, from: string, to: string): number {
-  const q = buildActivityQuery(src, false);
-  return stmt(db, `SELECT count(DISTINCT user_id) FROM (${q.sql})`).pluck().get(...q.params, { from, to }) as number;
 }
