@@ -2,6 +2,10 @@ import type { Where } from '../config/schema.js';
 import { type Db, nowIso, stmt } from './db.js';
 import type { RollupRead } from './sources.js';
 
+// JSON_LISTS: long lists (members, waiting grants) come out of SQLite as one JSON array, which
+// JSON.parse turns into values far faster than better-sqlite3 hands over a row per item (measured
+// about half the time for 7,000 rows).
+
 /** What a rule counts: events of one type, optionally filtered on top-level properties. */
 export interface ActivitySource {
   eventType: string;
@@ -165,13 +169,14 @@ export function countActiveMembers(db: Db, read: RollupRead, src: ActivitySource
  * and members, SQLite may put json_each in the inner loop: a rescan of the list per member.)
  */
 export function eligibleAmong(db: Db, users: readonly string[], partners: readonly string[]): string[] {
-  return stmt(
+  const list = stmt(
     db,
-    `SELECT user_id FROM members
+    `SELECT json_group_array(user_id) FROM members
      WHERE partner IN (SELECT value FROM json_each(@partners)) AND user_id IN (SELECT value FROM json_each(@users))`,
   )
     .pluck()
-    .all({ users: JSON.stringify(users), partners: JSON.stringify(partners) }) as string[];
+    .get({ users: JSON.stringify(users), partners: JSON.stringify(partners) }) as string;
+  return JSON.parse(list) as string[];
 }
 
 /**
@@ -191,11 +196,14 @@ export function changedUsers(
   // types) instead of reading the few rows past the watermark by rowid.
   const fresh = `SELECT user_id, event_type FROM events NOT INDEXED WHERE seq > ? AND event_type IN (${types})`;
   const covered = `SELECT user_id, event_type FROM daily_activity WHERE event_type IN (${types}) AND local_date > ? AND local_date <= ?`;
-  const rows =
+  // One JSON array per type rather than a row per member: thousands of rows cost more to hand over
+  // than SQLite's whole search (JSON_LISTS).
+  const [sql, params] =
     o.to > o.lastAsOf
-      ? stmt(db, `${fresh} UNION ${covered}`).raw().iterate(o.sinceSeq, ...o.eventTypes, ...o.eventTypes, o.lastAsOf, o.to)
-      : stmt(db, `SELECT DISTINCT * FROM (${fresh})`).raw().iterate(o.sinceSeq, ...o.eventTypes);
-  for (const [u, t] of rows as IterableIterator<[string, string]>) byType.get(t)!.add(u);
+      ? [`${fresh} UNION ${covered}`, [o.sinceSeq, ...o.eventTypes, ...o.eventTypes, o.lastAsOf, o.to]]
+      : [fresh, [o.sinceSeq, ...o.eventTypes]];
+  const lists = stmt(db, `SELECT event_type, json_group_array(DISTINCT user_id) FROM (${sql}) GROUP BY event_type`).raw().all(...params) as [string, string][];
+  for (const [t, users] of lists) for (const u of JSON.parse(users) as string[]) byType.get(t)!.add(u);
   // Member records replaced since: the partner, hence eligibility, may have changed. members has
   // no index on batch_id, so this reads them all: only when a members batch came in since.
   if (o.memberBatch > o.sinceMemberBatch) {
@@ -239,7 +247,15 @@ export interface CampaignStateUpdate extends CampaignState {
 
 /** The grants a campaign's last run left over budget. */
 export function waitingGrants(db: Db, campaignId: string): WaitingGrant[] {
-  return stmt(db, 'SELECT rule_id, user_id, seq, earned_on FROM campaign_over_budget WHERE campaign_id = ?').all(campaignId) as WaitingGrant[];
+  // Every run reads them all (they keep their place in budget order): as one JSON array (JSON_LISTS).
+  const list = stmt(
+    db,
+    `SELECT json_group_array(json_object('rule_id', rule_id, 'user_id', user_id, 'seq', seq, 'earned_on', earned_on))
+     FROM campaign_over_budget WHERE campaign_id = ?`,
+  )
+    .pluck()
+    .get(campaignId) as string;
+  return JSON.parse(list) as WaitingGrant[];
 }
 
 export function getCampaignState(db: Db, campaignId: string): CampaignState | undefined {
