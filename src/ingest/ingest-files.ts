@@ -149,8 +149,10 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   );
   // Chunks go to SQLite inside a transaction that is committed every `commitEvery` records with the
   // batch's resume point and the window's rollup: few commits, each index page written once for
-  // many rows, and a crash loses at most one window, which the rerun reads again.
-  const commitEvery = opts.commitEvery ?? 200_000;
+  // many rows, and a crash loses at most one window, which the rerun reads again. Larger windows
+  // write less but sort more for the rollup: at 200,000 the sort's memory made peak RSS grow from
+  // 121 MB (100k rows) to 147 MB (1M); at 100,000 it stays about flat, at the same speed.
+  const commitEvery = opts.commitEvery ?? 100_000;
   let sinceCommit = 0;
   let end: ParseEnd | undefined;
   let records = batch.records_done;

@@ -5,10 +5,18 @@ export interface PruneCounts {
   rejects: number;
 }
 
+/**
+ * The most recently stored event is never deleted. `events.seq` is SQLite's rowid (max + 1 for a new
+ * row): deleting the highest one would let the next ingest reuse its seq, at or below the watermarks
+ * runs have recorded, and incremental runs would never see that event. One old event kept until a
+ * newer one arrives is the price.
+ */
+const NOT_LAST = 'seq < (SELECT max(seq) FROM events)';
+
 /** What a prune would delete: events dated before `eventsBefore`, rejects recorded before `rejectsBefore`. */
 export function countPrunable(db: Db, eventsBefore: string | null, rejectsBefore: string | null): PruneCounts {
   return {
-    events: eventsBefore ? (stmt(db, 'SELECT count(*) FROM events WHERE local_date < ?').pluck().get(eventsBefore) as number) : 0,
+    events: eventsBefore ? (stmt(db, `SELECT count(*) FROM events WHERE local_date < ? AND ${NOT_LAST}`).pluck().get(eventsBefore) as number) : 0,
     rejects: rejectsBefore ? (stmt(db, 'SELECT count(*) FROM rejects WHERE created_at < ?').pluck().get(rejectsBefore) as number) : 0,
   };
 }
@@ -19,7 +27,7 @@ export function countPrunable(db: Db, eventsBefore: string | null, rejectsBefore
  */
 export function prune(db: Db, eventsBefore: string | null, rejectsBefore: string | null): PruneCounts {
   return db.transaction(() => {
-    const events = eventsBefore ? stmt(db, 'DELETE FROM events WHERE local_date < ?').run(eventsBefore).changes : 0;
+    const events = eventsBefore ? stmt(db, `DELETE FROM events WHERE local_date < ? AND ${NOT_LAST}`).run(eventsBefore).changes : 0;
     const rejects = rejectsBefore ? stmt(db, 'DELETE FROM rejects WHERE created_at < ?').run(rejectsBefore).changes : 0;
     if (events + rejects === 0) return { events, rejects };
     stmt(db, 'INSERT INTO prunes (pruned_at, events_before, events_deleted, rejects_before, rejects_deleted) VALUES (?, ?, ?, ?, ?)').run(
