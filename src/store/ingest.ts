@@ -66,11 +66,12 @@ export interface ChunkCounts {
 }
 
 /**
- * A smaller page cache while a large file loads, restored afterwards (the nightly goes on to the run
- * and exports on the same connection). The cache also bounds SQLite's sorter, which the window's
- * rollup uses, so it counts twice; and the parser's worker thread needs its share of memory. A
- * 1M-row load peaked at 170 MB RSS with 32 MiB here, 150 MB with 16 MiB and 138 MB with 8 MiB, at
- * about the same speed: the indexes a load writes at random places are far larger than any of them.
+ * A smaller page cache while a file loads, restored afterwards (the nightly goes on to the run and
+ * exports on the same connection). The cache also bounds SQLite's sorter, which the window's rollup
+ * uses, so it counts twice; and the parser's worker thread needs its share of memory. Measured at
+ * 1M rows (peak RSS, wall; 100k rows peak at about 120 MB): 32 MiB 170 MB; 24 MiB 146 MB, 17.8 s;
+ * 16 MiB 135-145 MB, 17.9 s; 8 MiB 127-139 MB, 18.9 s. The indexes a load writes at random places
+ * are far larger than any of these, so the cache buys little speed for its memory.
  */
 export function useLoadCache(db: Db): () => void {
   const before = db.pragma('cache_size', { simple: true }) as number;
