@@ -158,8 +158,8 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   let records = batch.records_done;
   let bytes = 0;
   const restoreCache = useLoadCache(db);
-  let window = beginBulk(db);
   try {
+    let window = beginBulk(db);
     for await (const c of chunks) {
       records = c.records;
       bytes = c.bytes;

@@ -39,6 +39,9 @@ export interface ParsedChunk {
   end?: ParseEnd;
 }
 
+/** Text per chunk, at most (about, and a single record may exceed it). */
+const CHUNK_CHARS = 1 << 20;
+
 const SPECS = {
   events: { fields: EVENT_FIELDS, required: EVENT_REQUIRED },
   members: { fields: MEMBER_FIELDS, required: MEMBER_REQUIRED },
@@ -55,10 +58,12 @@ export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGener
   let rows: (EventRow | MemberRow)[] = [];
   let rejects: RejectRow[] = [];
   let n = 0;
+  let chars = 0;
   const take = (end?: ParseEnd): ParsedChunk => {
     const c = { rows, rejects, records: n, bytes, end };
     rows = [];
     rejects = [];
+    chars = 0;
     return c;
   };
   try {
@@ -77,7 +82,9 @@ export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGener
         if (parsed.success) rows.push(toMemberRow(parsed.data, rec.line));
         else rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${describeIssues(parsed.error)}` });
       }
-      if (rows.length + rejects.length >= o.chunkSize) yield take();
+      chars += rec.raw.length;
+      // By size too: a chunk crosses to the writer as one string, and rows can be large.
+      if (rows.length + rejects.length >= o.chunkSize || chars >= CHUNK_CHARS) yield take();
       }
     }
   } catch (err) {

@@ -171,7 +171,8 @@ function insertRejects(db: Db, batchId: number, rejects: RejectRow[], createdAt:
 function advanceBatch(db: Db, batchId: number, recordsDone: number, c: ChunkCounts): void {
   stmt(
     db,
-    `UPDATE batches SET records_done = @recordsDone, rows = @recordsDone,
+    // max(): a resumed file that fails before reaching its resume point must not move it back.
+    `UPDATE batches SET records_done = max(records_done, @recordsDone), rows = max(rows, @recordsDone),
        inserted = inserted + @inserted, duplicates = duplicates + @duplicates,
        conflicts = conflicts + @conflicts, rejected = rejected + @rejected
      WHERE batch_id = @batchId`,

@@ -8,6 +8,8 @@ export interface LockHolder {
   host: string;
   command: string;
   started_at: string;
+  /** See processStart(); null when unknown. */
+  pid_start: string | null;
 }
 
 function isAlive(pid: number): boolean {
@@ -20,35 +22,32 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * When a process started (ms since the epoch), on Linux; null elsewhere or when unknown. From
- * /proc/<pid>/stat (start time in clock ticks after boot; USER_HZ is 100 on every Linux ABI Node
- * runs on) and the boot time in /proc/stat.
+ * When a process started, as "<boot id>:<clock ticks since boot>" from /proc (Linux); null
+ * elsewhere or when unknown. Compared as an identity, never turned into a wall-clock time: the wall
+ * clock can be stepped (NTP, a resumed VM) while the process runs.
  */
-function processStartMs(pid: number): number | null {
+function processStart(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[19]); // field 22 of the whole line
-    const btime = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
-    if (!btime || !Number.isFinite(ticks)) return null;
-    return Number(btime[1]) * 1000 + ticks * 10;
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]; // field 22 of the line
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return ticks && /^\d+$/.test(ticks) ? `${boot}:${ticks}` : null;
   } catch {
     return null;
   }
 }
 
 /**
- * Whether the lock's holder still runs: its pid is alive and, where the system tells, that process
- * started before the lock was taken. A pid that was reused by a later, unrelated process (after a
- * reboot, or in a container where pids restart low) would otherwise keep the lock forever.
+ * Whether the lock's holder still runs: its pid is alive and, where the system tells, it is the
+ * same process that took the lock. A pid reused by a later, unrelated process (after a reboot, or in
+ * a container where pids restart low) would otherwise keep the lock forever.
  */
 function holderRuns(held: LockHolder): boolean {
   if (!isAlive(held.pid)) return false;
-  const started = processStartMs(held.pid);
-  const locked = Date.parse(held.started_at);
-  // Two seconds of slack: boot time is in whole seconds, start time in hundredths.
-  return started === null || Number.isNaN(locked) || started <= locked + 2000;
+  if (!held.pid_start) return true;
+  const now = processStart(held.pid);
+  return now === null || now === held.pid_start;
 }
 
 /**
@@ -57,9 +56,9 @@ function holderRuns(held: LockHolder): boolean {
  * The check and the take happen in one IMMEDIATE transaction, so two starters cannot both win.
  */
 export function acquireLock(db: Db, command: string): () => void {
-  const me = { pid: process.pid, host: hostname(), command, started_at: nowIso() };
+  const me = { pid: process.pid, host: hostname(), command, started_at: nowIso(), pid_start: processStart(process.pid) };
   db.transaction(() => {
-    const held = stmt(db, 'SELECT pid, host, command, started_at FROM lock WHERE id = 1').get() as LockHolder | undefined;
+    const held = stmt(db, 'SELECT pid, host, command, started_at, pid_start FROM lock WHERE id = 1').get() as LockHolder | undefined;
     if (held && held.pid !== process.pid) {
       const sameHost = held.host === me.host;
       if (!sameHost || holderRuns(held)) {
@@ -69,7 +68,7 @@ export function acquireLock(db: Db, command: string): () => void {
         );
       }
     }
-    stmt(db, 'INSERT OR REPLACE INTO lock (id, pid, host, command, started_at) VALUES (1, @pid, @host, @command, @started_at)').run(me);
+    stmt(db, 'INSERT OR REPLACE INTO lock (id, pid, host, command, started_at, pid_start) VALUES (1, @pid, @host, @command, @started_at, @pid_start)').run(me);
   }).immediate();
   let released = false;
   return () => {

@@ -14,6 +14,26 @@ function goodRows(n: number, prefix = 'g'): string[] {
 }
 
 describe('ingest: bad files', { timeout: 60_000 }, () => {
+  it('a failed resume that stops before the resume point does not move it back (no rows counted twice)', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'r.db');
+    const file = join(dir, 'ev.csv');
+    // Three readable records (one with an invalid date), then a quote that is never closed.
+    writeFileSync(file, 'event_id,member,event_type,occurred_at\ne1,u1,steps,2026-03-01T10:00:00Z\ne2,u1,steps,2026-02-30T10:00:00Z\ne3,u2,steps,2026-03-02T10:00:00Z\ne4,"u3,steps,2026-03-03T10:00:00Z\n');
+    const withMap = ['--db', db, '--json', 'ingest', '--max-reject-rate', '1', '--map', 'user_id=member', file];
+    const first = await runCli(withMap);
+    expect(first.code).toBe(65);
+    const batch = () => sqlite<{ records_done: number; rows: number; inserted: number; duplicates: number; rejected: number }>(db, 'SELECT records_done, rows, inserted, duplicates, rejected FROM batches')[0];
+    expect(batch()).toEqual({ records_done: 3, rows: 3, inserted: 2, duplicates: 0, rejected: 1 });
+    // The same file without --map fails at its header, before the resume point.
+    expect((await runCli(['--db', db, 'ingest', file])).code).toBe(65);
+    expect(batch()).toEqual({ records_done: 3, rows: 3, inserted: 2, duplicates: 0, rejected: 1 });
+    // Resumed again: nothing read twice.
+    expect((await runCli(withMap)).code).toBe(65);
+    expect(batch()).toEqual({ records_done: 3, rows: 3, inserted: 2, duplicates: 0, rejected: 1 });
+    expect(sqliteValue(db, 'SELECT count(*) FROM rejects')).toBe(1);
+  });
+
   it('a missing file exits 66; the other files are still ingested', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');

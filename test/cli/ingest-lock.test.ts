@@ -1,19 +1,20 @@
 /** The writer lock: a second writer exits 75 naming the holder; a dead holder's lock is taken over. */
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, sqlite, sqliteValue, tempDir } from '../helpers.js';
+import { BIN, runCli, sqlite, sqliteValue, tempDir, waitFor } from '../helpers.js';
 import { fixture } from '../ingest/expected.js';
 
-// A lock time after the test's sleeper started, as a real holder's would be.
-const LOCKED_AT = new Date(Date.now() + 5_000).toISOString();
+const LOCKED_AT = '2026-03-01T02:00:00.000Z';
 
-function setLock(db: string, pid: number, host: string, at = LOCKED_AT): void {
+/** A lock row; `pidStart` is the holder's process start identity (boot id:ticks), null when unknown. */
+function setLock(db: string, pid: number, host: string, pidStart: string | null = null): void {
   const h = new Database(db);
   try {
-    h.prepare('INSERT OR REPLACE INTO lock (id, pid, host, command, started_at) VALUES (1, ?, ?, ?, ?)').run(pid, host, 'ingest', at);
+    h.prepare('INSERT OR REPLACE INTO lock (id, pid, host, command, started_at, pid_start) VALUES (1, ?, ?, ?, ?, ?)').run(pid, host, 'ingest', LOCKED_AT, pidStart);
   } finally {
     h.close();
   }
@@ -29,6 +30,35 @@ describe('ingest: the writer lock', { timeout: 60_000 }, () => {
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
   afterAll(() => {
     sleeper.kill('SIGKILL');
+  });
+
+  it.skipIf(process.platform !== 'linux')('a live holder that took the lock itself (same process start) is busy, not stale', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'r.db');
+    expect((await runCli(['--db', db, 'ingest', fixture('events.csv')])).code).toBe(0);
+    const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8');
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    setLock(db, sleeper.pid!, hostname(), `${boot}:${ticks}`);
+    const r = await runCli(['--db', db, 'ingest', fixture('events.ndjson')]);
+    expect(r.code).toBe(75);
+    expect(sqlite(db, 'SELECT pid, pid_start FROM lock')).toEqual([{ pid: sleeper.pid, pid_start: `${boot}:${ticks}` }]);
+  });
+
+  it('a command records its own process start in the lock it takes', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'r.db');
+    const holder = spawn(process.execPath, [BIN, '--db', db, 'ingest', '-', '--format', 'csv'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    holder.stdin!.write('event_id,user_id,event_type,occurred_at\n');
+    try {
+      expect(await waitFor(() => (sqliteValue<number>(db, 'SELECT count(*) FROM lock') ?? 0) === 1, 20_000)).toBe(true);
+      const [row] = sqlite<{ pid: number; pid_start: string | null }>(db, 'SELECT pid, pid_start FROM lock');
+      expect(row!.pid).toBe(holder.pid);
+      if (process.platform === 'linux') expect(row!.pid_start).toMatch(/^[0-9a-f-]{36}:\d+$/);
+    } finally {
+      holder.stdin!.end();
+      await new Promise((r) => holder.once('exit', r));
+    }
   });
 
   it('a live holder on this host: exit 75 naming its pid; nothing is read; the lock stays', async () => {
@@ -66,8 +96,8 @@ describe('ingest: the writer lock', { timeout: 60_000 }, () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
     expect((await runCli(['--db', db, 'ingest', fixture('events.csv')])).code).toBe(0);
-    // The sleeper runs, but it started long after this lock was taken: not the holder.
-    setLock(db, sleeper.pid!, hostname(), '2026-03-01T02:00:00.000Z');
+    // The sleeper runs, but it is not the process that took this lock: another start time.
+    setLock(db, sleeper.pid!, hostname(), 'some-earlier-boot:12345');
     const r = await runCli(['--db', db, 'ingest', fixture('events.ndjson')]);
     expect(r.code, r.stderr).toBe(0);
     expect(sqliteValue(db, 'SELECT count(*) FROM batches')).toBe(2);

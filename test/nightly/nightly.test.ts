@@ -118,8 +118,7 @@ describe('rewards nightly', () => {
     try {
       const db = (await import('better-sqlite3')).default;
       const h = new db(w.db);
-      // Locked after the holder started, as a real holder's lock is (an older lock would mean a reused pid).
-      const lockedAt = new Date(Date.now() + 5_000).toISOString();
+      const lockedAt = '2026-03-02T02:15:00Z';
       h.prepare(`INSERT INTO lock (id, pid, host, command, started_at) VALUES (1, ?, ?, 'nightly', ?)`).run(holder.pid, (await import('node:os')).hostname(), lockedAt);
       h.close();
       const r = w.cli(['nightly', '--as-of', '2026-03-02']);
