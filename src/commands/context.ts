@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadConfigCached } from '../config/cache.js';
+import type { LoadedConfig } from '../config/load.js';
 import { acquireLock } from '../store/lock.js';
 import { type Db, openDb } from '../store/db.js';
 
@@ -60,8 +61,8 @@ export function printJson(ctx: Context, value: unknown): void {
   ctx.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-export function config(ctx: Context, required: boolean): LoadedConfig {
-  return loadConfig(ctx.configPath, required, ctx.configExplicit);
+export function config(ctx: Context, required: boolean): Promise<LoadedConfig> {
+  return loadConfigCached(ctx.configPath, required, ctx.configExplicit, ctx.env);
 }
 
 export function openStore(ctx: Context, opts: { mustExist?: boolean } = {}): Db {

@@ -18,9 +18,9 @@ Examples:
   rewards explain --user u-1042 --campaign spring-2026 --as-of 2026-03-31
   rewards explain --user u-1042 --json | jq '.campaigns[].rules[] | {rule_id, not_earned}'`,
     )
-    .action((flags: { user: string; campaign?: string[]; asOf?: string }, cmd: Command) => {
+    .action(async (flags: { user: string; campaign?: string[]; asOf?: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
-      const cfg = config(ctx, true);
+      const cfg = await config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
       const campaignIds = campaignOption(flags.campaign, cfg);
       const db = openStore(ctx, { mustExist: true });

@@ -52,7 +52,7 @@ export async function runExport(ctx: Context, flags: ExportFlags, helper: Helper
       import('./options.js'),
     ]);
   // Everything that can be refused is checked before the database or the outbox is touched.
-  const cfg = config(ctx, true);
+  const cfg = await config(ctx, true);
   const where = cfg.path ?? ctx.configPath;
   const partner = findPartner(cfg.config, flags.partner, where);
   const asOf = asOfOption(flags.asOf, cfg.config);

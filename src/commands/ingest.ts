@@ -70,7 +70,7 @@ export async function runIngest(ctx: Context, files: string[], flags: IngestFlag
   const parsed = parseFlags(flags);
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
   const tuning = ingestTuning(ctx);
-  const cfg = config(ctx, false);
+  const cfg = await config(ctx, false);
   const db = openStore(ctx);
   const bar = progressBar(ctx);
   try {

@@ -29,7 +29,7 @@ Examples:
     )
     .action(async (flags: { asOf?: string; catchUp: boolean }, cmd: Command) => {
       const ctx = contextFrom(cmd);
-      const cfg = config(ctx, true);
+      const cfg = await config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
       const tuning = ingestTuning(ctx);
       const db = openStore(ctx);

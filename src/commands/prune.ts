@@ -24,7 +24,7 @@ Examples:
     )
     .action(async (flags: { dryRun?: boolean }, cmd: Command) => {
       const ctx = contextFrom(cmd);
-      const cfg = config(ctx, true);
+      const cfg = await config(ctx, true);
       const now = Date.now();
       const plan = prunePlan(cfg.config, todayInZone(cfg.config.timezone, now), now);
       const db = openStore(ctx, { mustExist: true });

@@ -34,11 +34,11 @@ Examples:
   rewards report --campaign spring-2026 --as-of 2026-05-31 --format csv > spring.csv
   rewards report --json`,
     )
-    .action((flags: { campaign?: string[]; asOf?: string; format: string }, cmd: Command) => {
+    .action(async (flags: { campaign?: string[]; asOf?: string; format: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
       const format = ctx.json ? 'json' : flags.format;
       if (!['table', 'csv', 'json'].includes(format)) throw new UsageError(`--format must be table, csv or json, not "${flags.format}"`);
-      const cfg = config(ctx, true);
+      const cfg = await config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
       const campaignIds = campaignOption(flags.campaign, cfg);
       const db = openStore(ctx, { mustExist: true });

@@ -35,7 +35,7 @@ The grant file is <paths.grants>/grants-<as-of>-<run_id>.csv with a .sha256 besi
 }
 
 export async function runCommand(ctx: Context, flags: RunFlags) {
-  const cfg = config(ctx, true);
+  const cfg = await config(ctx, true);
   const asOf = asOfOption(flags.asOf, cfg.config);
   const ids = campaignOption(flags.campaign, cfg);
   // A dry run writes nothing, not even a new empty database.

@@ -14,9 +14,9 @@ Examples:
   rewards status
   rewards status --json | jq .last_nightly.status`,
     )
-    .action((_flags: unknown, cmd: Command) => {
+    .action(async (_flags: unknown, cmd: Command) => {
       const ctx = contextFrom(cmd);
-      const cfg = config(ctx, false);
+      const cfg = await config(ctx, false);
       const db = openStore(ctx, { mustExist: true });
       try {
         const s = collectStatus(db, ctx.dbPath, cfg, todayInZone(cfg.config.timezone));
