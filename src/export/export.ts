@@ -206,21 +206,21 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     let grants: FileInfo;
     let activity: FileInfo;
     let grantCells: GrantCell[];
+    const grantTally = new GrantTally();
+    grants = await pump('grants.csv', GRANTS_HEADER, grantLines(db, partner.campaigns, asOf, periodLength, grantTally));
+    grantCells = grantTally.cells();
     if (helper && helper.waitOpened() && !commits!.changed()) {
       // The helper read what this snapshot reads: it is no longer needed here.
       closeSnapshot(db);
-      ({ grants, activity, grantCells } = await untilAborted(helper.result, o.signal));
+      ({ activity } = await untilAborted(helper.result, o.signal));
     } else {
       if (helper) {
         await helper.stop();
         helper = null;
         // whatever the helper had written
-        for (const f of ['grants.csv', 'activity.csv']) rmSync(join(dir, f), { force: true });
+        rmSync(join(dir, 'activity.csv'), { force: true });
       }
-      const grantTally = new GrantTally();
-      grants = await pump('grants.csv', GRANTS_HEADER, grantLines(db, partner.campaigns, asOf, periodLength, grantTally));
       activity = await pump('activity.csv', ACTIVITY_HEADER, iterateActivityLines(db, dayPrecision));
-      grantCells = grantTally.cells();
       closeSnapshot(db);
     }
     const grantsSummary = grantsTables(grantCells, k);

@@ -3,14 +3,12 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { RewardsError } from '../errors.js';
 import { openDb } from '../store/db.js';
 import { closeSnapshot, iterateActivityLines, openSnapshot } from '../store/export.js';
-import { ACTIVITY_HEADER, csvText, GRANTS_HEADER } from './csv.js';
+import { ACTIVITY_HEADER, csvText } from './csv.js';
 import { pseudonymiser } from './deidentify.js';
 import { CsvFileWriter } from './files.js';
 import { FAILED, HELPER_THREAD, type HelperData, type HelperJob, type HelperMessage, type HelperResult, OPENED } from './helper.js';
-import { grantLines } from './rows.js';
-import { GrantTally } from './summary.js';
 
-/** The thread of helper.ts: writes grants.csv and activity.csv from its own connection and snapshot. */
+/** The thread of helper.ts: writes activity.csv from its own connection and snapshot. */
 
 function run(job: HelperJob, opened: Int32Array, post: (m: HelperMessage) => void): HelperResult {
   const db = openDb(job.dbPath, { mustExist: true, readonly: true });
@@ -28,10 +26,6 @@ function run(job: HelperJob, opened: Int32Array, post: (m: HelperMessage) => voi
         Atomics.notify(opened, 0);
       },
     });
-    const tally = new GrantTally();
-    w = new CsvFileWriter(join(job.dir, 'grants.csv'), GRANTS_HEADER);
-    for (const line of grantLines(db, job.campaignIds, job.asOf, job.periodLength, tally)) w.writeLine(line);
-    const grants = w.close();
     w = new CsvFileWriter(join(job.dir, 'activity.csv'), ACTIVITY_HEADER);
     for (const line of iterateActivityLines(db, job.dayPrecision)) {
       w.writeLine(line);
@@ -40,7 +34,7 @@ function run(job: HelperJob, opened: Int32Array, post: (m: HelperMessage) => voi
     const activity = w.close();
     w = null;
     closeSnapshot(db);
-    return { grants, grantCells: tally.cells(), activity };
+    return { activity };
   } finally {
     w?.discard();
     db.close();
