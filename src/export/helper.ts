@@ -40,9 +40,6 @@ export interface HelperJob {
   requireConsent: boolean;
   windows: readonly CampaignWindow[];
   dayPrecision: boolean;
-  campaignIds: readonly string[];
-  asOf: string;
-  periodLength: number;
   key: Uint8Array;
   /** The staging folder the files go to. */
   dir: string;
