@@ -10,21 +10,9 @@ import { ConfigSchema } from '../../src/config/schema.js';
 import { ingestFiles } from '../../src/ingest/ingest-files.js';
 import { applyRun, planRun, type RunPlan } from '../../src/grants/run.js';
 import { openDb, type Db } from '../../src/store/db.js';
-import { dates, type Ev, ev, TMP } from './ws.js';
+import { dates, type Ev, ev, rng, TMP } from './ws.js';
 
 vi.setConfig({ testTimeout: 60_000 });
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, chance: (p: number) => next() < p, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
 
 const R = (code: string, amount_cents: number) => ({ code, amount_cents, currency: 'USD' });
 

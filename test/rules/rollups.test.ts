@@ -11,7 +11,7 @@ import { prune } from '../../src/store/retention.js';
 import { iterateMemberActivity, watermarks } from '../../src/store/rules.js';
 import { syncRollups } from '../../src/store/sources.js';
 import { daysBetween } from '../../src/time/datetime.js';
-import { dates, type Ev, ev, reward, Workspace } from './ws.js';
+import { dates, type Ev, ev, reward, rng, Workspace } from './ws.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -24,18 +24,6 @@ const workspace = () => {
 afterAll(() => {
   for (const ws of workspaces) ws.cleanup();
 });
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { chance: (p: number) => next() < p, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
 
 const DAYS = dates('2026-03-01', 24);
 

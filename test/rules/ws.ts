@@ -102,6 +102,19 @@ export function ev(user_id: string, event_type: string, date: string, properties
 }
 
 /** Consecutive dates from `from`, `n` of them. */
+/** A seeded random source (mulberry32): randomised tests that replay the same for the same seed. */
+export function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { next, chance: (p: number) => next() < p, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
+}
+
 export function dates(from: string, n: number): string[] {
   const out: string[] = [];
   const t = Date.parse(from + 'T00:00:00Z');
