@@ -50,6 +50,12 @@ function remember(env: NodeJS.ProcessEnv, key: string, config: Config): void {
   }
 }
 
+/** A config read from the file at `abs`: its relative paths resolve against the file's folder. */
+export function loadedFrom(config: Config, abs: string): LoadedConfig {
+  const base = dirname(abs);
+  return { config, path: abs, resolvePath: (p) => (isAbsolute(p) ? p : resolve(base, p)) };
+}
+
 /**
  * Like loadConfig(), from the cache when this exact file was validated before. Every failure (no
  * file, bad JSON, an invalid config) goes through loadConfig() itself, so messages and exit codes
@@ -65,10 +71,7 @@ export async function loadConfigCached(path: string, required: boolean, explicit
   }
   const key = text === null ? null : keyOf(text);
   const hit = key === null ? undefined : cached(env, key);
-  if (hit) {
-    const base = dirname(abs);
-    return { config: hit, path: abs, resolvePath: (p) => (isAbsolute(p) ? p : resolve(base, p)) };
-  }
+  if (hit) return loadedFrom(hit, abs);
   const { loadConfig } = await import('./load.js');
   const loaded = loadConfig(path, required, explicit);
   if (key !== null && loaded.path !== null) remember(env, key, loaded.config);

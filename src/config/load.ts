@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 import { ConfigError } from '../errors.js';
+import { loadedFrom } from './cache.js';
 import { type Config, ConfigSchema } from './schema.js';
 
 export interface LoadedConfig {
@@ -55,8 +56,6 @@ export function loadConfig(path: string, required: boolean, explicit: boolean): 
   } catch (err) {
     throw new ConfigError(`${path}: not valid JSON (${(err as Error).message}); fix the config and rerun`);
   }
-  const config = parseConfig(raw, path);
-  const base = dirname(abs);
-  return { config, path: abs, resolvePath: (p) => (isAbsolute(p) ? p : resolve(base, p)) };
+  return loadedFrom(parseConfig(raw, path), abs);
 }
 

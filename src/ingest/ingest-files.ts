@@ -165,13 +165,14 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
       bytes = c.bytes;
       end = c.end;
       const rejects = c.rejects;
+      // Counted before keepUnpruned moves rows to the rejects: each record once.
+      sinceCommit += c.rows.length + c.rejects.length;
       if (opts.kind === 'events') {
         const rows = prunedBefore === null ? (c.rows as EventRow[]) : keepUnpruned(c.rows as EventRow[], prunedBefore, rejects);
         commitEventChunk(db, batch.batch_id, rows, rejects, records);
       } else {
         commitMemberChunk(db, batch.batch_id, c.rows as MemberRow[], rejects, records);
       }
-      sinceCommit += c.rows.length + c.rejects.length;
       if (sinceCommit >= commitEvery && !end) {
         commitBulk(db, window);
         window = beginBulk(db);
