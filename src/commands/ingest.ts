@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { ingestFiles, type IngestReport } from '../ingest/ingest-files.js';
 import { FORMATS, type Format } from '../ingest/source.js';
-import { EVENT_FIELDS } from '../ingest/event-schema.js';
-import { MEMBER_FIELDS } from '../ingest/member-schema.js';
+import { EVENT_FIELDS, MEMBER_FIELDS } from '../ingest/field-names.js';
 import { collect, config, contextFrom, type Context, ingestTuning, openStore, printJson, say, warn, withLock } from './context.js';
 import { progressBar } from './progress.js';
 

@@ -4,8 +4,7 @@ import { canonicalTimeZone, localDate, type ParsedDateTime, parseDateTime } from
 import type { EventRow } from '../store/ingest.js';
 import { canonicalJson, checkId, checkOptionalText, checkRequiredId, checkRequiredText, Problem, rowSchema } from './fields.js';
 
-export const EVENT_FIELDS = ['event_id', 'user_id', 'event_type', 'occurred_at', 'timezone', 'properties'] as const;
-export const EVENT_REQUIRED = ['user_id', 'event_type', 'occurred_at'] as const;
+export { EVENT_FIELDS, EVENT_REQUIRED } from './field-names.js';
 
 function checkProperties(v: unknown): Record<string, unknown> | null | Problem {
   if (v === undefined || v === null || v === '') return null;
@@ -68,8 +67,7 @@ export function toEventRow(e: EventInput, line: number, raw: string, defaultZone
   const props = e.properties ? canonicalJson(e.properties) : null;
   // A time without offset is wall-clock time in its zone (or floating): the zone is part of its identity.
   const instant = dt.zone === 'none' ? `${dt.canonical}${tz ? '@' + tz : ''}` : dt.canonical;
-  const identity = JSON.stringify([e.user_id, e.event_type, instant, props]);
-  const event_id = e.event_id || 'h-' + sha256hex(identity).slice(0, 32);
+  const event_id = e.event_id || 'h-' + sha256hex(JSON.stringify([e.user_id, e.event_type, instant, props])).slice(0, 32);
   return {
     event_id,
     user_id: e.user_id,

@@ -3,8 +3,7 @@ import { isValidDate } from '../time/datetime.js';
 import type { MemberRow } from '../store/ingest.js';
 import { optionalText, requiredId } from './fields.js';
 
-export const MEMBER_FIELDS = ['user_id', 'email', 'first_name', 'last_name', 'birth_date', 'zip', 'state', 'partner', 'share_consent'] as const;
-export const MEMBER_REQUIRED = ['user_id'] as const;
+export { MEMBER_FIELDS, MEMBER_REQUIRED } from './field-names.js';
 
 const TRUE = new Set(['true', 'yes', 'y', '1', 't']);
 const FALSE = new Set(['false', 'no', 'n', '0', 'f', '']);

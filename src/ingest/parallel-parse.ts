@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { EventRow } from '../store/ingest.js';
-import { parseChunks, type ParseOptions, type ParsedChunk } from './parse.js';
+import type { ParseOptions, ParsedChunk } from './parse.js';
 import type { SourceFile } from './source.js';
 
 /**
@@ -13,10 +13,18 @@ import type { SourceFile } from './source.js';
 /**
  * Chunks the worker may parse ahead of the writer: bounds memory when the database is the slower
  * side. Deep enough for the parser to keep going through the writer's commits (each window's rollup
- * and commit take about half a second at 1M rows): 2 chunks left both threads idle 5 s of a 19 s
- * load; 32 (8,000 rows, ~4 MB) took 1.5 s off it.
+ * and commit take about half a second at 1M rows, about 30,000 rows of parsing): 2 chunks of 250
+ * left both threads idle 5 s of a 19 s load, and 32 still 3.5 s. 160 chunks of 100 rows (16,000
+ * rows, about 6 MB) keep both threads busy; deeper queues only add memory.
  */
-const AHEAD = 32;
+const AHEAD = 160;
+
+/*
+ * The parser's garbage: it makes short-lived objects for every field of every row, and the
+ * `bin/rewards` shebang keeps young generations small (--max-semi-space-size=4) for peak memory.
+ * That flag is a ceiling for the worker's too (resourceLimits cannot raise it), so the parser keeps
+ * its live set small instead: 16 KiB reads (source.ts) and chunks of 100 rows (ingest-files.ts).
+ */
 
 /** Files smaller than this are parsed in-thread: starting a worker costs more than it saves. */
 export const WORKER_MIN_BYTES = 2 << 20;
@@ -32,22 +40,33 @@ export interface PackedEvents {
   meta: Int32Array<ArrayBuffer>;
 }
 
-const TEXT_FIELDS = ['event_id', 'user_id', 'event_type', 'occurred_at', 'timezone', 'local_date', 'properties', 'content_hash', 'raw'] as const;
-const STRIDE = TEXT_FIELDS.length + 1;
+/** Per row: event_id, user_id, event_type, occurred_at, timezone, local_date, properties, content_hash, raw, line. */
+const STRIDE = 10;
 
 export function packEvents(rows: EventRow[]): PackedEvents {
+  // Field by field rather than a loop over the field names: a property read by a variable key is
+  // several times slower, and this runs for every row of a large load.
   const parts: string[] = [];
   const meta = new Int32Array(rows.length * STRIDE);
   let m = 0;
+  const text = (v: string) => {
+    parts.push(v);
+    meta[m++] = v.length;
+  };
+  const nullable = (v: string | null) => {
+    if (v === null) meta[m++] = -1;
+    else text(v);
+  };
   for (const r of rows) {
-    for (const f of TEXT_FIELDS) {
-      const v = r[f];
-      if (v === null) meta[m++] = -1;
-      else {
-        parts.push(v);
-        meta[m++] = v.length;
-      }
-    }
+    text(r.event_id);
+    text(r.user_id);
+    text(r.event_type);
+    text(r.occurred_at);
+    nullable(r.timezone);
+    text(r.local_date);
+    nullable(r.properties);
+    text(r.content_hash);
+    text(r.raw);
     meta[m++] = r.line;
   }
   return { text: parts.join(''), meta };
@@ -139,8 +158,17 @@ export async function* parseChunksInWorker(src: SourceFile, opts: ParseOptions):
   }
 }
 
+/**
+ * parseChunks() on this thread. Loaded only here: when a worker parses, the writer's thread never
+ * loads the schemas and zod (about 10 MB of a large load's peak memory).
+ */
+async function* parseChunksHere(src: SourceFile, opts: ParseOptions): AsyncGenerator<ParsedChunk> {
+  const { parseChunks } = await import('./parse.js');
+  yield* parseChunks(src, opts);
+}
+
 /** In-thread or on a worker, by size; the rows are the same. */
 export function parseFile(src: SourceFile, opts: ParseOptions, parallel: boolean | 'auto'): AsyncGenerator<ParsedChunk> {
   const useWorker = parallel === 'auto' ? src.size >= WORKER_MIN_BYTES : parallel;
-  return useWorker ? parseChunksInWorker(src, opts) : parseChunks(src, opts);
+  return useWorker ? parseChunksInWorker(src, opts) : parseChunksHere(src, opts);
 }
