@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dateInZone, localDate, parseDateTime, type ParsedDateTime } from '../../src/time/datetime.js';
+import { dateInZone, localDate, parseDateTime, parseDateTimeByPattern, type ParsedDateTime } from '../../src/time/datetime.js';
 
 function dt(s: string): ParsedDateTime {
   const p = parseDateTime(s);
@@ -8,6 +8,34 @@ function dt(s: string): ParsedDateTime {
 }
 
 describe('parseDateTime', () => {
+  it('reads the common fixed shapes by position exactly as the pattern reads them', () => {
+    // Every combination of plausible and broken parts: the fast path must agree with the pattern
+    // on the value, and on null, for each.
+    const dates = ['2026-03-01', '2024-02-29', '2026-02-29', '2026-13-01', '2026-00-10', '0099-01-01', '0100-01-01', '9999-12-31', '2026-1a-01'];
+    const seps = ['T', 't', ' ', 'X'];
+    const times = ['00:00:00', '23:59:59', '24:00:00', '12:60:00', '12:00:60', '09:30', '9:30:00', '12:3a:00'];
+    const fracs = ['', '.000', '.5', '.123', '.1234', ',123', '.12a', '.'];
+    const zones = ['', 'Z', 'z', '+00:00', '-00:00', '+05:30', '-05:00', '+23:59', '+24:00', '-05:60', '+0530', '+02', '-5:00', '+05:3a', 'ZZ'];
+    let compared = 0;
+    for (const d of dates)
+      for (const sep of seps)
+        for (const t of times)
+          for (const f of fracs)
+            for (const z of zones) {
+              const s = `${d}${sep}${t}${f}${z}`;
+              expect(parseDateTime(s), s).toEqual(parseDateTimeByPattern(s));
+              compared++;
+            }
+    expect(compared).toBe(9 * 4 * 8 * 8 * 15);
+    expect(parseDateTime('2026-03-01T09:30:00.250-05:00')).toEqual({
+      date: '2026-03-01',
+      ms: Date.UTC(2026, 2, 1, 14, 30, 0, 250),
+      offsetMinutes: -300,
+      zone: 'offset',
+      canonical: '2026-03-01T14:30:00.250Z',
+    });
+  });
+
   it('reads Z as UTC', () => {
     expect(parseDateTime('2026-03-01T14:30:00Z')).toEqual({
       date: '2026-03-01',
