@@ -156,10 +156,11 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   );
   // Chunks go to SQLite inside a transaction that is committed every `commitEvery` records with the
   // batch's resume point and the window's rollup: few commits, each index page written once for
-  // many rows, and a crash loses at most one window, which the rerun reads again. Larger windows
-  // write less but sort more for the rollup: at 200,000 the sort's memory made peak RSS grow from
-  // 121 MB (100k rows) to 147 MB (1M); at 100,000 it stays about flat, at the same speed.
-  const commitEvery = opts.commitEvery ?? 100_000;
+  // many rows, and a crash loses at most one window, which the rerun reads again. Each window's
+  // rollup merges into the whole daily_activity tree, so fewer windows write it fewer times; but a
+  // larger window sorts more. Measured at 1M rows with a 12 MiB load cache: 100,000 about 15.9 s,
+  // 200,000 14.4-14.9 s and 126 MB peak (110 MB at 100k rows), 300,000 136 MB.
+  const commitEvery = opts.commitEvery ?? 200_000;
   let sinceCommit = 0;
   let end: ParseEnd | undefined;
   let records = batch.records_done;

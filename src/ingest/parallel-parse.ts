@@ -21,9 +21,9 @@ const AHEAD = 64;
 
 /*
  * The parser's garbage: it makes short-lived objects for every field of every row, and the
- * `bin/rewards` shebang keeps young generations small (--max-semi-space-size=4) for peak memory.
+ * `bin/rewards` shebang keeps young generations small (--max-semi-space-size=2) for peak memory.
  * That flag is a ceiling for the worker's too (resourceLimits cannot raise it), so the parser keeps
- * its live set small instead: 16 KiB reads (source.ts) and chunks of 100 rows (ingest-files.ts).
+ * its live set small instead: 32 KiB reads (source.ts) and chunks of 100 rows (ingest-files.ts).
  */
 
 /** Files smaller than this are parsed in-thread: starting a worker costs more than it saves. */

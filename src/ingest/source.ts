@@ -95,16 +95,17 @@ export async function openSource(path: string, format: Format | undefined, stdin
   return { path, name: path === '-' ? 'stdin' : basename(path), file, format: fmt, sha256: hashed.sha256, size: hashed.size, gzip, cleanup };
 }
 
-const READ_BYTES = 16 << 10;
+const READ_BYTES = 32 << 10;
 
 /**
  * The decompressed bytes of a source. `onBytes` reports bytes read from disk (for progress).
  * Decompression errors become a DataError naming the file.
  */
 export async function* readBytes(src: SourceFile, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  // 16 KiB reads: a block is decoded and cut into records all at once, and all of them are alive
+  // 32 KiB reads: a block is decoded and cut into records all at once, and all of them are alive
   // until the block is validated. With 64 KiB, that live set made every young-generation GC of the
-  // parser copy about four times as much (a 1M-row load took 2 s longer; see parallel-parse.ts).
+  // parser copy twice as much (a 1M-row load took 1-2 s longer; see parallel-parse.ts); 16 KiB
+  // was as fast for CSV but slower for NDJSON, whose lines are longer.
   const raw = createReadStream(src.file, { highWaterMark: READ_BYTES });
   raw.on('data', (c) => onBytes((c as Buffer).length));
   const stream: Readable = src.gzip ? raw.pipe(createGunzip()) : raw;

@@ -68,14 +68,15 @@ export interface ChunkCounts {
 /**
  * A smaller page cache while a file loads, restored afterwards (the nightly goes on to the run and
  * exports on the same connection). The cache also bounds SQLite's sorter, which the window's rollup
- * uses, so it counts twice; and the parser's worker thread needs its share of memory. Measured at
- * 1M rows (peak RSS, wall; 100k rows peak at about 120 MB): 32 MiB 170 MB; 24 MiB 146 MB, 17.8 s;
- * 16 MiB 135-145 MB, 17.9 s; 8 MiB 127-139 MB, 18.9 s. The indexes a load writes at random places
- * are far larger than any of these, so the cache buys little speed for its memory.
+ * uses, so it counts twice; and the parser's worker thread needs its share of memory. The indexes a
+ * load writes at random places are far larger than any cache here, but each miss is a read and a
+ * write of a page: measured at 1M rows in windows of 200,000 (wall, peak RSS; with 2 MB V8
+ * semi-spaces, see bin/rewards): 8 MiB 15.1-16.0 s and 120 MB, 12 MiB 14.4-14.9 s and 126 MB,
+ * 16 MiB 130 MB. 12 MiB keeps a 1M-row load's peak within 1.15x of a 100k-row load's (110 MB).
  */
 export function useLoadCache(db: Db): () => void {
   const before = db.pragma('cache_size', { simple: true }) as number;
-  db.pragma('cache_size = -8192');
+  db.pragma('cache_size = -12288');
   return () => db.pragma(`cache_size = ${before}`);
 }
 

@@ -14,6 +14,8 @@
 //   2. the reference: `sqlite3` (the CLI) `.import --skip 1` of the same CSV into a table with the same
 //      six columns and a UNIQUE event_id, same pragmas as the tool (WAL, synchronous=NORMAL), timed
 //      the same way in the same run; skipped with a message when sqlite3 is not installed;
+//      steps 1 and 2 run in --repeat rounds (default 3: sqlite3, CSV, NDJSON, sqlite3, ...), and
+//      each keeps its median run;
 //   3. members.csv into the CSV database, then the later benchmarks (extension points below), each
 //      run only when `bin/rewards --help` lists the command, else reported as skipped:
 //      a full `rewards run` (issue 3), one more day of events + an incremental run, and
@@ -50,7 +52,7 @@ const TARGETS = {
 // Arguments
 
 function parseArgs(argv) {
-  const o = { sizes: [100_000, 1_000_000], repeat: 1, ref: true, only: null, check: false, regenerate: false };
+  const o = { sizes: [100_000, 1_000_000], repeat: 3, ref: true, only: null, check: false, regenerate: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -175,12 +177,21 @@ function median(xs) {
   return s[Math.floor((s.length - 1) / 2)];
 }
 
-/** Runs `fn` `repeat` times and keeps the run with the median wall time. */
-async function repeated(repeat, fn) {
-  const runs = [];
-  for (let i = 0; i < repeat; i++) runs.push(await fn(i));
+/** Of several runs of one thing, the run with the median wall time, with all of them listed. */
+function medianRun(runs) {
   const m = median(runs.map((r) => r.seconds));
   return { ...runs.find((r) => r.seconds === m), runs: runs.map((r) => ({ seconds: r.seconds, cpuSeconds: r.cpuSeconds, rssMB: r.rssMB })) };
+}
+
+/**
+ * Runs each of `fns` `repeat` times, in rounds (a, b, c, a, b, c, ...), and keeps each one's median
+ * run. In rounds rather than one after the other: this VM's speed drifts by 10% over a minute or
+ * two, and the figures compared with each other (CSV vs NDJSON vs sqlite3) should see the same drift.
+ */
+async function inRounds(repeat, fns) {
+  const runs = fns.map(() => []);
+  for (let i = 0; i < repeat; i++) for (const [k, fn] of fns.entries()) runs[k].push(await fn(i));
+  return runs.map(medianRun);
 }
 
 function parseJson(text) {
@@ -360,7 +371,7 @@ async function main() {
     return 64;
   }
   if (opts.help) {
-    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 22).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 24).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
     return 0;
   }
   const log = (m) => process.stderr.write(`bench: ${m}\n`);
@@ -403,18 +414,17 @@ async function main() {
       const r = await ingest(ctx, 'ingest-csv', csvFile, freshDb(ctx.db));
       size.later.push({ label: 'ingest events.csv (setup)', ...pick(r), rows: r.totals?.rows ?? null });
     } else {
-      if (sqlite) {
-        log(`${sizeLabel(n)}: sqlite3 .import`);
-        const r = await repeated(opts.repeat, () => sqliteImport(ctx, 'sqlite3-import', csvFile));
-        size.ingest.push({ input: 'sqlite3 .import csv', file: csvFile, bytes: statSync(csvFile).size, rows: ev.rows, ...pick(r), runs: r.runs, imported: r.imported, failed: r.failed });
-      }
-      for (const [fmt, file, db] of [
-        ['csv', csvFile, ctx.db],
-        ['ndjson', ndFile, join(dir, 'ndjson.db')],
-      ]) {
-        log(`${sizeLabel(n)}: rewards ingest ${fmt}`);
-        const r = await repeated(opts.repeat, () => ingest(ctx, `ingest-${fmt}`, file, freshDb(db)));
-        size.ingest.push({ input: `rewards ingest ${fmt}`, file, bytes: statSync(file).size, rows: ev.rows, ...pick(r), runs: r.runs, totals: r.totals, check: verify(r.totals, ev) });
+      const inputs = [
+        ...(sqlite ? [{ input: 'sqlite3 .import csv', file: csvFile, run: () => sqliteImport(ctx, 'sqlite3-import', csvFile) }] : []),
+        { input: 'rewards ingest csv', file: csvFile, run: () => ingest(ctx, 'ingest-csv', csvFile, freshDb(ctx.db)) },
+        { input: 'rewards ingest ndjson', file: ndFile, run: () => ingest(ctx, 'ingest-ndjson', ndFile, freshDb(join(dir, 'ndjson.db'))) },
+      ];
+      log(`${sizeLabel(n)}: ${inputs.map((x) => x.input).join(', ')}${opts.repeat > 1 ? ` (${opts.repeat} rounds)` : ''}`);
+      const measured = await inRounds(opts.repeat, inputs.map((x) => x.run));
+      for (const [k, x] of inputs.entries()) {
+        const r = measured[k];
+        const base = { input: x.input, file: x.file, bytes: statSync(x.file).size, rows: ev.rows, ...pick(r), runs: r.runs };
+        size.ingest.push(x.input.startsWith('sqlite3') ? { ...base, imported: r.imported, failed: r.failed } : { ...base, totals: r.totals, check: verify(r.totals, ev) });
       }
       const ref = size.ingest.find((r) => r.input.startsWith('sqlite3'));
       for (const r of size.ingest) {
@@ -453,7 +463,7 @@ async function main() {
   lines.push(`node ${env.node}; ${env.cpu}; ${env.memGB} GB RAM; sqlite3 CLI ${env.sqlite3 ?? 'not installed (reference skipped)'}; peak RSS: ${env.rss}`);
   const endLoad = loadavg()[0];
   lines.push(`load average at start ${env.loadavg[0]}, at end ${endLoad.toFixed(2)} (${cpus().length} cores)${Math.max(env.loadavg[0], endLoad) > 0.5 ? ': other work was running, wall times are noisy; cpu s is the steadier figure' : ''}`);
-  lines.push(`command: bin/rewards --db X --config C ingest FILE --quiet --json --max-reject-rate 1  (fresh on-disk database each; median of ${opts.repeat} run(s))`);
+  lines.push(`command: bin/rewards --db X --config C ingest FILE --quiet --json --max-reject-rate 1  (fresh on-disk database each; median of ${opts.repeat} run(s), in rounds)`);
   lines.push('reference: sqlite3 X  with  .mode csv / .import --skip 1 FILE events_ref  (same 6 columns, event_id TEXT NOT NULL UNIQUE, WAL, synchronous=NORMAL)');
   lines.push('');
   const rows = [];
