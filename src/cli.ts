@@ -1,6 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { type CommandName, commandOf } from './command-line.js';
 import { EXIT, RewardsError } from './errors.js';
+
+export { commandOf };
 
 /** The one place that turns errors into exit codes (src/main.ts then exits with it). */
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -14,7 +17,7 @@ interface CommandModule {
  * (ingest parsers, rules, grant files...), and loading all of them cost any one command's run about
  * 60 ms of CPU at start-up (0.24 s against 0.18 s for what `export` needs).
  */
-const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   ingest: () => import('./commands/ingest.js'),
   rejects: () => import('./commands/rejects.js'),
   run: () => import('./commands/run.js'),
@@ -27,29 +30,11 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   keygen: () => import('./commands/keygen.js'),
 };
 
-/** Global options that take a value: `--db X` and `--config X` (or `--db=X`). */
-const VALUE_OPTIONS = new Set(['--db', '--config']);
-const FLAG_OPTIONS = new Set(['--json', '--quiet']);
-
-/**
- * The command a command line runs, when that is certain from the arguments before it (global
- * options only); null for help, version, a typo or anything unusual, which then get every command.
- */
-export function commandOf(args: readonly string[]): string | null {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (VALUE_OPTIONS.has(a)) i++;
-    else if (FLAG_OPTIONS.has(a) || [...VALUE_OPTIONS].some((o) => a.startsWith(`${o}=`))) continue;
-    else return !a.startsWith('-') && Object.hasOwn(COMMANDS, a) ? a : null;
-  }
-  return null;
-}
-
 /**
  * The program with every command, or only with `only`: a program that will run one command parses
  * and helps the same with or without the others registered.
  */
-export async function buildProgram(only: string | null = null): Promise<Command> {
+export async function buildProgram(only: CommandName | null = null): Promise<Command> {
   const program = new Command('rewards')
     .description("Run a health app's member-incentive program: ingest exports, grant rewards, export de-identified data.")
     .version(pkg.version)
@@ -60,8 +45,8 @@ export async function buildProgram(only: string | null = null): Promise<Command>
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
-  const names = only ? [only] : Object.keys(COMMANDS);
-  const mods = await Promise.all(names.map((n) => COMMANDS[n]!()));
+  const names = only ? [only] : (Object.keys(COMMANDS) as CommandName[]);
+  const mods = await Promise.all(names.map((n) => COMMANDS[n]()));
   for (const mod of mods) mod.register(program);
   for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });
   return program;

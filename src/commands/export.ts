@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT, RewardsError } from '../errors.js';
-import { type Helper, spawnHelper } from '../export/helper.js';
+import { type Helper, takeHelper } from '../export/helper.js';
 import type { Context } from './context.js';
 
 // Everything else this command needs is imported when it runs (runExport), after it has spawned the
@@ -31,7 +31,7 @@ manifest.json, SHA256SUMS and _SUCCESS. The folder appears complete or not at al
 date again replaces it atomically. See README, "Partner exports", for the de-identification rules.`,
     )
     .action(async (flags: ExportFlags, cmd: Command) => {
-      const helper = spawnHelper();
+      const helper = takeHelper();
       try {
         const { contextFrom } = await import('./context.js');
         await runExport(contextFrom(cmd), flags, helper);

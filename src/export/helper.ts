@@ -70,6 +70,20 @@ export interface Helper {
   stop(): Promise<void>;
 }
 
+let prestarted: Helper | null = null;
+
+/** Starts a helper before the export is known to need one: see takeHelper. */
+export function prestartHelper(): void {
+  prestarted ??= spawnHelper();
+}
+
+/** The helper prestartHelper started, else a new one (or null, as spawnHelper). */
+export function takeHelper(): Helper | null {
+  const h = prestarted;
+  prestarted = null;
+  return h ?? spawnHelper();
+}
+
 /** A helper waiting for its job, or null where none can be started or a second thread cannot help. */
 export function spawnHelper(): Helper | null {
   if (availableParallelism() < 2) return null; // one core: the thread would only add its start-up

@@ -19,6 +19,7 @@ import { type Db, stmt } from './db.js';
 
 /** The core's functions, called by SQLite while it builds the population and formats lines. */
 export interface ExportFunctions {
+  /** The member's pseudonym: PSEUDONYM_CHARS characters (hex HMAC-SHA256). */
   pseudonym(userId: string): string;
   /**
    * The members.csv cells after the pseudonym, each with its leading `,`, and the line end; without
@@ -55,12 +56,20 @@ export type ExportGrantRow = [
   earned_period: string,
 ];
 
+/** Length of a pseudonym: the population's `line` begins with it (see openSnapshot). */
+export const PSEUDONYM_CHARS = 64;
+
 function registerFunctions(db: Db, f: ExportFunctions): void {
   const opts = { deterministic: true, varargs: false } as const;
   const text = (v: unknown) => (typeof v === 'string' ? v : null);
-  db.function('export_pseudonym', opts, (u: unknown) => f.pseudonym(String(u)));
   const cells = f.memberCells;
-  if (cells) db.function('export_member_cells', opts, (d: unknown, z: unknown, s: unknown) => cells(text(d), text(z), text(s)));
+  // One call per member for the pseudonym and the cells together: a call from SQLite into
+  // JavaScript costs about as much as formatting the cells.
+  db.function('export_member_line', opts, (u: unknown, d: unknown, z: unknown, s: unknown) => {
+    const member = f.pseudonym(String(u));
+    if (member.length !== PSEUDONYM_CHARS) throw new Error(`a pseudonym must have ${PSEUDONYM_CHARS} characters`);
+    return cells ? member + cells(text(d), text(z), text(s)) : member;
+  });
   db.function('export_csv', opts, (v: unknown) => f.csvText(String(v)));
 }
 
@@ -117,12 +126,12 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
     db.exec(`
       ${DROP_TEMP}
       -- Clustered by user_id: the activity join reads daily_activity (keyed by user_id) in its own
-      -- order, sequentially, and grants find their member by user_id. \`cells\` is the rest of the
-      -- member's members.csv line.
+      -- order, sequentially, and grants find their member by user_id. \`line\` is the member's
+      -- members.csv line (or only the pseudonym, when the cells are not needed): it begins with
+      -- the pseudonym, a fixed number of characters, so ordering by it orders by pseudonym.
       CREATE TEMP TABLE export_pop (
         user_id TEXT PRIMARY KEY,
-        member  TEXT NOT NULL,
-        cells   TEXT NOT NULL
+        line    TEXT NOT NULL
       ) WITHOUT ROWID;
       -- What activity.csv counts: per campaign, event type of its rules and period ('' at day
       -- precision), the local dates [start_date, end_date]; and the line's text after the member:
@@ -143,8 +152,8 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
     // members_export (migration 007) holds every column read here, in user_id order: the population
     // is one index range, appended to export_pop as it is read.
     db.prepare(
-      `INSERT INTO temp.export_pop (user_id, member, cells)
-       SELECT user_id, export_pseudonym(user_id), ${f.memberCells ? 'export_member_cells(birth_date, zip, state)' : "''"}
+      `INSERT INTO temp.export_pop (user_id, line)
+       SELECT user_id, export_member_line(user_id, ${f.memberCells ? 'birth_date, zip, state' : 'NULL, NULL, NULL'})
        FROM members WHERE partner = ? ${consent}
        ORDER BY user_id`,
     ).run(partnerId);
@@ -203,7 +212,7 @@ export function closeSnapshot(db: Db): void {
 
 /** members.csv lines: `member,birth_year,zip3,state`. */
 export function iterateMemberLines(db: Db): IterableIterator<string> {
-  return db.prepare('SELECT member || cells FROM temp.export_pop ORDER BY member').pluck().iterate() as IterableIterator<string>;
+  return db.prepare('SELECT line FROM temp.export_pop ORDER BY line').pluck().iterate() as IterableIterator<string>;
 }
 
 /**
@@ -213,10 +222,10 @@ export function iterateMemberLines(db: Db): IterableIterator<string> {
 export function iterateGrants(db: Db, campaignIds: readonly string[], asOf: string, periodLength: number): IterableIterator<ExportGrantRow> {
   return db
     .prepare(
-      `SELECT p.member, g.campaign_id, g.rule_id, g.reward_code, g.amount_cents, g.currency, substr(g.earned_on, 1, ?) AS earned_period
+      `SELECT substr(p.line, 1, ${PSEUDONYM_CHARS}), g.campaign_id, g.rule_id, g.reward_code, g.amount_cents, g.currency, substr(g.earned_on, 1, ?) AS earned_period
        FROM grants g CROSS JOIN temp.export_pop p
        WHERE g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ? AND p.user_id = g.user_id
-       ORDER BY p.member, g.campaign_id, g.rule_id, g.earned_on, g.seq`,
+       ORDER BY p.line, g.campaign_id, g.rule_id, g.earned_on, g.seq`,
     )
     .raw()
     .iterate(periodLength, JSON.stringify(campaignIds), asOf) as IterableIterator<ExportGrantRow>;
@@ -234,13 +243,13 @@ export function iterateActivityLines(db: Db, dayPrecision: boolean): IterableIte
   const from = `FROM temp.export_pop p CROSS JOIN temp.export_slot s CROSS JOIN daily_activity d
        WHERE d.user_id = p.user_id AND d.event_type = s.event_type AND d.local_date BETWEEN s.start_date AND s.end_date`;
   const sql = dayPrecision
-    ? `SELECT p.member || s.head || export_csv(d.local_date) || s.tail || '1,' || d.events || char(10)
+    ? `SELECT substr(p.line, 1, ${PSEUDONYM_CHARS}) || s.head || export_csv(d.local_date) || s.tail || '1,' || d.events || char(10)
        ${from}
-       ORDER BY p.member, s.rowid, d.local_date`
-    : `SELECT p.member || s.head || count(*) || ',' || sum(d.events) || char(10)
+       ORDER BY p.line, s.rowid, d.local_date`
+    : `SELECT substr(p.line, 1, ${PSEUDONYM_CHARS}) || s.head || count(*) || ',' || sum(d.events) || char(10)
        ${from}
        GROUP BY p.user_id, s.rowid
-       ORDER BY p.member, s.rowid`;
+       ORDER BY p.line, s.rowid`;
   return db.prepare(sql).pluck().iterate() as IterableIterator<string>;
 }
 
