@@ -159,7 +159,8 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   // many rows, and a crash loses at most one window, which the rerun reads again. Each window's
   // rollup merges into the whole daily_activity tree, so fewer windows write it fewer times; but a
   // larger window sorts more. Measured at 1M rows with a 12 MiB load cache: 100,000 about 15.9 s,
-  // 200,000 14.4-14.9 s and 126 MB peak (110 MB at 100k rows), 300,000 136 MB.
+  // 200,000 14.4-14.9 s and 126 MB peak (110 MB at 100k rows), 300,000 136 MB. (Peaks before the
+  // rollup got its own small cache: see commitBulk.)
   const commitEvery = opts.commitEvery ?? 200_000;
   let sinceCommit = 0;
   let end: ParseEnd | undefined;
