@@ -1,9 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { type CommandName, commandOf } from './command-line.js';
+import { COMMAND_NAMES, type CommandName, commandOf } from './command-line.js';
 import { EXIT, RewardsError } from './errors.js';
-
-export { commandOf };
 
 /** The one place that turns errors into exit codes (src/main.ts then exits with it). */
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -13,9 +11,9 @@ interface CommandModule {
 }
 
 /**
- * The commands, in the order help lists them. Loaded on demand: each module pulls in its whole core
- * (ingest parsers, rules, grant files...), and loading all of them cost any one command's run about
- * 60 ms of CPU at start-up (0.24 s against 0.18 s for what `export` needs).
+ * Each command's module (help lists them in COMMAND_NAMES' order). Loaded on demand: each pulls in
+ * its whole core (ingest parsers, rules, grant files...), and loading all of them cost any one
+ * command's run about 60 ms of CPU at start-up (0.24 s against 0.18 s for what `export` needs).
  */
 const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   ingest: () => import('./commands/ingest.js'),
@@ -45,7 +43,7 @@ export async function buildProgram(only: CommandName | null = null): Promise<Com
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
-  const names = only ? [only] : (Object.keys(COMMANDS) as CommandName[]);
+  const names = only ? [only] : COMMAND_NAMES;
   const mods = await Promise.all(names.map((n) => COMMANDS[n]()));
   for (const mod of mods) mod.register(program);
   for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });

@@ -4,8 +4,6 @@ import { canonicalTimeZone, localDate, type ParsedDateTime, parseDateTime } from
 import type { EventRow } from '../store/ingest.js';
 import { canonicalJson, checkId, checkOptionalText, checkRequiredId, checkRequiredText, Problem, rowSchema } from './fields.js';
 
-export { EVENT_FIELDS, EVENT_REQUIRED } from './field-names.js';
-
 function checkProperties(v: unknown): Record<string, unknown> | null | Problem {
   if (v === undefined || v === null || v === '') return null;
   let obj: unknown = v;

@@ -3,8 +3,6 @@ import { isValidDate } from '../time/datetime.js';
 import type { MemberRow } from '../store/ingest.js';
 import { optionalText, requiredId } from './fields.js';
 
-export { MEMBER_FIELDS, MEMBER_REQUIRED } from './field-names.js';
-
 const TRUE = new Set(['true', 'yes', 'y', '1', 't']);
 const FALSE = new Set(['false', 'no', 'n', '0', 'f', '']);
 

@@ -1,8 +1,9 @@
 import { RewardsError, type ExitCode } from '../errors.js';
 import type { BatchKind, EventRow, MemberRow, RejectRow } from '../store/ingest.js';
-import { EVENT_FIELDS, EVENT_REQUIRED, EventInput, toEventRow } from './event-schema.js';
+import { EventInput, toEventRow } from './event-schema.js';
+import { EVENT_FIELDS, EVENT_REQUIRED, MEMBER_FIELDS, MEMBER_REQUIRED } from './field-names.js';
 import { describeIssues } from './fields.js';
-import { MEMBER_FIELDS, MEMBER_REQUIRED, MemberInput, toMemberRow } from './member-schema.js';
+import { MemberInput, toMemberRow } from './member-schema.js';
 import { readRecords } from './records.js';
 import type { SourceFile } from './source.js';
 

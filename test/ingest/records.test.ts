@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { EVENT_FIELDS, EVENT_REQUIRED } from '../../src/ingest/event-schema.js';
+import { EVENT_FIELDS, EVENT_REQUIRED } from '../../src/ingest/field-names.js';
 import { type InputRecord, readRecords } from '../../src/ingest/records.js';
 import { type Format, openSource } from '../../src/ingest/source.js';
 import { tempDir } from '../helpers.js';
