@@ -1,7 +1,6 @@
 /**
  * What a command line asks for, read before the CLI (commander and the commands) is loaded: the CLI
- * loads only the command it will run (src/cli.ts), and an export starts its helper thread before
- * anything else (src/main.ts).
+ * loads only the command it will run (src/cli.ts).
  */
 
 /** The commands, in the order help lists them (src/cli.ts has a loader for each). */

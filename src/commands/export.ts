@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT, RewardsError } from '../errors.js';
-import { type Helper, takeHelper } from '../export/helper.js';
 import type { Context } from './context.js';
-
-// Everything else this command needs is imported when it runs (runExport), after it has spawned the
-// export's helper thread (src/export/helper.ts): the helper loads its modules on another core
-// meanwhile, and the config's schema library alone takes a good part of the start-up.
 
 interface ExportFlags {
   partner: string;
@@ -28,20 +23,17 @@ Examples:
 
 Writes <paths.outbox>/<partner>/<as-of>/ with members.csv, grants.csv, activity.csv, summary.csv,
 manifest.json, SHA256SUMS and _SUCCESS. The folder appears complete or not at all; exporting the same
-date again replaces it atomically. See README, "Partner exports", for the de-identification rules.`,
+date again replaces it atomically. A Safe Harbor export carries data up to the end of the last
+complete year on or before the as-of date; every export within one year carries the same data files.
+See README, "rewards export", for the de-identification rules.`,
     )
     .action(async (flags: ExportFlags, cmd: Command) => {
-      const helper = takeHelper();
-      try {
-        const { contextFrom } = await import('./context.js');
-        await runExport(contextFrom(cmd), flags, helper);
-      } finally {
-        await helper?.stop();
-      }
+      const { contextFrom } = await import('./context.js');
+      await runExport(contextFrom(cmd), flags);
     });
 }
 
-export async function runExport(ctx: Context, flags: ExportFlags, helper: Helper | null = null): Promise<void> {
+export async function runExport(ctx: Context, flags: ExportFlags): Promise<void> {
   const [{ exportPartner, findPartner }, { partnerKey }, { acquireLock }, { VERSION }, { config, openStore, printJson, say, warn }, { asOfOption }] =
     await Promise.all([
       import('../export/export.js'),
@@ -77,7 +69,6 @@ export async function runExport(ctx: Context, flags: ExportFlags, helper: Helper
       key,
       toolVersion: VERSION,
       signal: abort.signal,
-      helper,
     });
     if (ctx.json) {
       printJson(ctx, {
@@ -88,12 +79,18 @@ export async function runExport(ctx: Context, flags: ExportFlags, helper: Helper
         members: r.members,
         excluded_no_consent: r.excluded_no_consent,
         safe_harbor: r.safe_harbor,
+        data_through: r.data_through,
+        release: r.release,
+        reissue: r.reissue,
+        k_anonymity: r.k_anonymity,
+        key_fingerprint: r.key_fingerprint,
       });
     } else {
       const rows = Object.fromEntries(r.files.map((f) => [f.name, f.rows]));
       say(
         ctx,
-        `exported partner ${r.partner} as of ${r.as_of} to ${r.dir}: ${r.members} members (${r.excluded_no_consent} without consent left out), ` +
+        `exported partner ${r.partner} as of ${r.as_of} to ${r.dir}: release ${r.release}${r.reissue ? ' (re-issued unchanged)' : ''}, data through ${r.data_through}; ` +
+          `${r.members} members (${r.excluded_no_consent} without consent left out, ${r.k_anonymity.generalised_rows} generalised for k=${r.k_anonymity.k}), ` +
           `${rows['grants.csv']} grants, ${rows['activity.csv']} activity rows, ${rows['summary.csv']} summary rows (${r.suppressed_cells} suppressed); ` +
           `key ${r.key_fingerprint}`,
       );

@@ -46,6 +46,10 @@ Examples:
         for (const g of s.grant_files) o.push(`  ${g.file}: ${g.grants} grant(s)${g.present ? '' : ' (MISSING: the next run rewrites it)'}`);
         o.push(`exports: ${s.exports.length ? '' : 'none'}`);
         for (const e of s.exports) o.push(`  ${e.partner_id}: as of ${e.as_of}, ${e.members} member(s), ${e.dir}`);
+        o.push(`releases (what each partner holds): ${s.releases.length ? '' : 'none'}`);
+        for (const r of s.releases) {
+          o.push(`  ${r.partner_id}: ${r.rule === 'period' ? `release ${r.period}` : `as of ${r.period}`}, data through ${r.data_through}, first exported as of ${r.first_as_of}, ${r.members} member(s)`);
+        }
         o.push(`campaigns: ${s.campaigns.map((c) => `${c.id} ${c.phase.replace('_', ' ')}`).join(', ') || 'none'}`);
         ctx.stdout.write(o.join('\n') + '\n');
       } finally {

@@ -84,10 +84,22 @@ export const PartnerSchema = z
     safe_harbor: z.boolean().default(true),
     min_cell_size: positiveInt.default(11),
     require_consent: z.boolean().default(true),
-    schedule: z.enum(['daily', 'weekly', 'monthly', 'on_close']).default('monthly'),
+    k_anonymity: positiveInt.default(5),
+    schedule: z.enum(['daily', 'weekly', 'monthly', 'yearly', 'on_close']).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
+    // A Safe Harbor release carries data up to the end of the last complete year (README, "Releases"):
+    // a schedule finer than that would send the same data files again and again.
+    if (p.safe_harbor && p.schedule !== undefined && p.schedule !== 'yearly') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule'],
+        message:
+          `"${p.schedule}" is finer than this Safe Harbor partner's releases: each one carries data up to the end of the last complete year, ` +
+          'so every export within a year repeats the same data files; use "yearly" (or omit it), or set "safe_harbor": false with a finer date_precision under an expert determination',
+      });
+    }
     if (p.date_precision !== 'year' && p.safe_harbor) {
       ctx.addIssue({
         code: 'custom',
@@ -95,7 +107,8 @@ export const PartnerSchema = z
         message: `"${p.date_precision}" is finer than HIPAA Safe Harbor allows; set "safe_harbor": false in this partner block (the export then needs an expert determination) or use "year"`,
       });
     }
-  });
+  })
+  .transform((p) => ({ ...p, schedule: p.schedule ?? (p.safe_harbor ? ('yearly' as const) : ('monthly' as const)) }));
 
 export const ConfigSchema = z
   .object({

@@ -1,6 +1,5 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { addDays, daysInMonth, parseDate } from '../time/datetime.js';
-import { hmacSha256Hex } from './hmac.js';
 import { RESTRICTED_ZIP3, TOP_CODE_AGE, US_STATE_CODES } from './reference-data.js';
 
 /**
@@ -20,14 +19,16 @@ export function pseudonym(key: Buffer, userId: string): string {
   return createHmac('sha256', key).update(userId, 'utf8').digest('hex');
 }
 
-/** `pseudonym` with the key bound, for a whole population: the same values at half the cost (see hmac.ts). */
-export function pseudonymiser(key: Buffer): (userId: string) => string {
-  return hmacSha256Hex(key);
-}
+/** The label the key fingerprint is derived under (part of the format: changing it changes every fingerprint). */
+export const FINGERPRINT_LABEL = 'rewards partner key fingerprint v1';
 
-/** First 16 hex characters of sha256(key): lets a partner tell key rotations apart, reveals nothing usable. */
+/**
+ * First 16 hex characters of HMAC-SHA256(key, FINGERPRINT_LABEL): lets a partner tell key rotations
+ * apart. Keyed, not a plain hash of the key, so that the fingerprint is no oracle for guessed keys
+ * beyond what a pseudonym already is, and nothing else computed from the key ever equals it.
+ */
 export function keyFingerprint(key: Buffer): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+  return createHmac('sha256', key).update(FINGERPRINT_LABEL, 'utf8').digest('hex').slice(0, 16);
 }
 
 /**
@@ -50,11 +51,11 @@ export function zip3(zip: string | null | undefined): string {
 export const TOP_CODED = `${TOP_CODE_AGE}+`;
 
 /**
- * Birth year, or `90+` when the member is 90 or older on the as-of date, or turns 90 later in that
- * calendar year. The second half is deliberate: if a 1936 birth year were shown for the 89-year-olds
- * of an as-of date in 2026 while the 90-year-olds of the same year became `90+`, the year shown would
- * reveal that the birthday falls after the as-of day, i.e. something finer than the year.
- * Missing or invalid dates give ''.
+ * Birth year, or the top code (`80+`, see TOP_CODE_AGE) when the member is that old on the as-of
+ * date, or turns that old later in that calendar year. The second half is deliberate: if a 1946 birth
+ * year were shown for the 79-year-olds of an as-of date in 2026 while the 80-year-olds of the same
+ * year were top-coded, the year shown would reveal that the birthday falls after the as-of day, i.e.
+ * something finer than the year. Missing or invalid dates give ''.
  */
 export function birthYear(birthDate: string | null | undefined, asOf: string): string {
   const y = birthDate ? yearOfDate(birthDate) : -1;
@@ -111,10 +112,12 @@ function asOfYear(asOf: string): number | null {
   return lastAsOfYear;
 }
 
-/** Ten-year band of an exported birth year for the summary: `1980-1989`, `90+`, or `unknown`. */
+/**
+ * Ten-year band of an exported birth year: `1980-1989`; the top code and bands stay as they are;
+ * '' (unknown) stays ''.
+ */
 export function birthYearBand(exportedBirthYear: string): string {
-  if (exportedBirthYear === TOP_CODED) return TOP_CODED;
-  if (!/^\d{4}$/.test(exportedBirthYear)) return 'unknown';
+  if (!/^\d{4}$/.test(exportedBirthYear)) return exportedBirthYear;
   const start = Math.floor(Number(exportedBirthYear) / 10) * 10;
   return `${start}-${start + 9}`;
 }
@@ -151,6 +154,14 @@ export function periodsBetween(start: string, end: string, precision: DatePrecis
   return out;
 }
 
+/**
+ * The state as exported beside a zip3: none beside `000`, since several states have exactly one
+ * restricted area (NH has only 036) and the pair would name it.
+ */
+export function stateBesideZip3(exportedZip3: string, state: string | null | undefined): string {
+  return exportedZip3 === '000' ? '' : stateCode(state);
+}
+
 /** A USPS state code, or '' for anything else (the column is free text at ingest). */
 export function stateCode(state: string | null | undefined): string {
   if (state && US_STATE_CODES.has(state)) return state; // already a code: trimming and upper-casing change nothing
@@ -165,4 +176,26 @@ export function stateCode(state: string | null | undefined): string {
  */
 export function neutraliseFormula(cell: string): string {
   return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+}
+
+/**
+ * The last day of the last complete period at `precision` on or before `asOf`: a Safe Harbor release
+ * carries data up to this day and no further, so that two releases never differ by data whose date
+ * is finer than the precision (an export as of 2026-03-15 beside one as of 2026-03-14 would otherwise
+ * date every difference to March 15th). `2026-12-31` for any as-of in 2027 before its last day.
+ */
+export function releaseCutoff(asOf: string, precision: DatePrecision): string {
+  const d = parseDate(asOf);
+  if (!d) throw new Error(`releaseCutoff: bad date ${asOf}`);
+  if (precision === 'day') return asOf;
+  const periodEnd = precision === 'year' ? `${asOf.slice(0, 4)}-12-31` : `${asOf.slice(0, 7)}-${String(daysInMonth(d.y, d.m)).padStart(2, '0')}`;
+  if (asOf === periodEnd) return asOf;
+  // the day before the period containing asOf began
+  const periodStart = precision === 'year' ? `${asOf.slice(0, 4)}-01-01` : `${asOf.slice(0, 7)}-01`;
+  return addDays(periodStart, -1);
+}
+
+/** The period a cutoff closes, as the files write periods: `2026`, `2026-03` or `2026-03-14`. */
+export function releasePeriod(cutoff: string, precision: DatePrecision): string {
+  return cutoff.slice(0, PERIOD_LENGTH[precision]);
 }

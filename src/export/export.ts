@@ -1,39 +1,49 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Campaign, Config, Partner } from '../config/schema.js';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, DataError, UsageError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import {
   type CampaignWindow,
   closeSnapshot,
-  type ExportFunctions,
-  iterateActivityLines,
-  iterateMemberLines,
+  findRelease,
+  iterateActivity,
+  iterateGrants,
+  iterateMembers,
   openSnapshot,
   type PopulationCounts,
+  quasiIdentifierCounts,
   recordExport,
-  watchCommits,
+  type ReleaseRow,
+  setGeneralisation,
 } from '../store/export.js';
-import { ACTIVITY_HEADER, csvRecord, csvText, GRANTS_HEADER, MEMBERS_HEADER, needsEscaping } from './csv.js';
+import { ACTIVITY_HEADER, csvRecord, GRANTS_HEADER, MEMBERS_HEADER } from './csv.js';
 import {
   birthYear,
   type DatePrecision,
   keyFingerprint,
   PERIOD_LENGTH,
   periodsBetween,
-  pseudonymiser,
-  stateCode,
+  pseudonym,
+  releaseCutoff,
+  releasePeriod,
+  stateBesideZip3,
   zip3,
 } from './deidentify.js';
 import { CsvFileWriter, discardStaging, type FileInfo, fsyncDir, prepareStaging, publish, writeDurable } from './files.js';
-import { type Helper, spawnHelper } from './helper.js';
-import { grantLines } from './rows.js';
-import { type GrantCell, GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
+import { kAnonymise } from './kanon.js';
+import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
 
 /**
- * `rewards export`: one partner's de-identified folder. The core of the command: it gets everything
- * it needs as arguments (config, key, clock, abort signal), reads one database snapshot and writes one
- * folder; it neither prints nor exits.
+ * `rewards export`: one partner's de-identified folder. It gets everything it needs as arguments
+ * (config, key, clock, abort signal), reads one database snapshot and writes one folder; it neither
+ * prints nor exits.
+ *
+ * What a partner may receive depends on what it already holds (the release ledger, table
+ * `releases`): a Safe Harbor export carries data only up to the end of the last complete period at
+ * the partner's precision, and every export whose as-of date falls in the same period carries the
+ * same data files, so that diffing two releases never dates anything finer than the precision.
  */
 
 export { ACTIVITY_HEADER, GRANTS_HEADER, MEMBERS_HEADER };
@@ -47,18 +57,17 @@ export interface ExportOptions {
   key: Buffer;
   toolVersion: string;
   now?: () => Date;
-  /**
-   * Makes the export interruptible: it then yields to the event loop every so many rows, and aborting
-   * stops it there; nothing is published. Without a signal the export runs to the end without
-   * yielding, so a caller's own signal handler never finds the database busy with an open cursor.
-   */
+  /** Makes the export interruptible between rows; aborting publishes nothing. */
   signal?: AbortSignal;
-  onProgress?: (file: string, rows: number) => void;
-  /**
-   * A helper thread spawned earlier (spawnHelper), so that it loads while the caller does other
-   * things; the export owns and stops it. Without one the export spawns its own.
-   */
-  helper?: Helper | null;
+}
+
+/** What a release carries besides its files, stored in the ledger so that a re-issue repeats it. */
+interface ReleaseContent {
+  files: FileInfo[];
+  members: number;
+  excluded_no_consent: number;
+  k_anonymity: { k: number; generalised_rows: number; below_k: number };
+  suppressed_cells: number;
 }
 
 export interface ExportResult {
@@ -70,7 +79,14 @@ export interface ExportResult {
   excluded_no_consent: number;
   safe_harbor: boolean;
   date_precision: DatePrecision;
+  /** The last local date whose data the export carries. */
+  data_through: string;
+  /** The release it belongs to: the period its data closes (Safe Harbor) or its as-of date. */
+  release: string;
+  /** True when an earlier export of the same release was repeated, data files unchanged. */
+  reissue: boolean;
   key_fingerprint: string;
+  k_anonymity: ReleaseContent['k_anonymity'];
   suppressed_cells: number;
   rows: number;
   export_id: number;
@@ -82,7 +98,7 @@ export interface ExportResult {
  */
 export function findPartner(config: Config, id: string, configPath: string): Partner {
   if (config.partners.length === 0) {
-    throw new ConfigError(`${configPath}: no partners configured; add a "partners" block (see README, "Partner exports")`);
+    throw new ConfigError(`${configPath}: no partners configured; add a "partners" block (see README, "rewards export")`);
   }
   const p = config.partners.find((x) => x.id === id);
   if (!p) {
@@ -94,14 +110,14 @@ export function findPartner(config: Config, id: string, configPath: string): Par
 
 /**
  * What each partner campaign contributes to activity.csv: its rules' event types over
- * [start, min(end, as-of)], cut into periods at the partner's precision.
+ * [start, min(end, through)], cut into periods at the partner's precision.
  */
-export function campaignWindows(campaigns: readonly Campaign[], ids: readonly string[], asOf: string, precision: DatePrecision): CampaignWindow[] {
+export function campaignWindows(campaigns: readonly Campaign[], ids: readonly string[], through: string, precision: DatePrecision): CampaignWindow[] {
   return ids.map((id) => {
     const c = campaigns.find((x) => x.id === id);
     // The schema already rejects unknown campaign ids in a partner block; this guards a hand-built config.
     if (!c) throw new ConfigError(`partner campaign "${id}" is not a configured campaign; fix the config and rerun`);
-    const end = c.end < asOf ? c.end : asOf;
+    const end = c.end < through ? c.end : through;
     return {
       campaign_id: c.id,
       start: c.start,
@@ -113,124 +129,106 @@ export function campaignWindows(campaigns: readonly Campaign[], ids: readonly st
   });
 }
 
+/** The release an export as of `asOf` belongs to, and the last day of data it carries. */
+export function releaseOf(partner: Partner, asOf: string): { period: string; rule: 'period' | 'as_of'; through: string } {
+  if (!partner.safe_harbor) return { period: asOf, rule: 'as_of', through: asOf };
+  const through = releaseCutoff(asOf, partner.date_precision);
+  return { period: releasePeriod(through, partner.date_precision), rule: 'period', through };
+}
+
 /** Yield to the event loop every so many rows, so that Ctrl-C is noticed during a long export. */
 const YIELD_EVERY = 20_000;
 
 export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportResult> {
   const { partner, asOf } = o;
   const precision = partner.date_precision;
-  const now = o.now ?? (() => new Date());
-  const generatedAt = now().toISOString();
+  const generatedAt = (o.now ?? (() => new Date()))().toISOString();
   const partnerDir = join(o.outbox, partner.id);
-  const windows = campaignWindows(o.config.campaigns, partner.campaigns, asOf, precision);
-  const periodLength = PERIOD_LENGTH[precision];
+  const release = releaseOf(partner, asOf);
+  const through = release.through;
+  const windows = campaignWindows(o.config.campaigns, partner.campaigns, through, precision);
+  const prior = findRelease(db, partner.id, release.period, release.rule);
 
-  const dayPrecision = precision === 'day';
-  const functions: ExportFunctions = {
-    pseudonym: pseudonymiser(o.key),
-    memberCells: (d, z, s) => `,${csvSafe(birthYear(d, asOf))},${csvSafe(zip3(z))},${csvSafe(stateCode(s))}\n`,
-    csvText,
-  };
-
-  let counts: PopulationCounts;
   let staging: string | null = null;
   const open: CsvFileWriter[] = [];
-  let commits: ReturnType<typeof watchCommits> | null = null;
-  let helper: Helper | null = o.helper ?? null;
-  let published: { dir: string; files: FileInfo[]; manifestSha: string; suppressed: number };
+  let published: { dir: string; staging: string; content: ReleaseContent; manifestSha: string; reissue: boolean };
   try {
     const prepared = prepareStaging(partnerDir, asOf, generatedAt.replace(/[-:.]/g, ''));
     staging = prepared.staging;
     const dir = staging;
 
-    // grants.csv and activity.csv on a helper thread when the database is a file (see helper.ts),
-    // commits watched from before either snapshot begins. The helper only saves time: whatever
-    // keeps it from being used leaves its files to this thread.
-    try {
-      commits = db.name && !db.memory ? watchCommits(db.name) : null;
-    } catch {
-      commits = null;
-    }
-    if (!commits) {
-      await helper?.stop();
-      helper = null;
-    } else {
-      helper ??= spawnHelper();
-      helper?.start(
-        {
-          dbPath: db.name,
-          partnerId: partner.id,
-          requireConsent: partner.require_consent,
-          windows,
-          dayPrecision,
-          key: o.key,
-          dir,
-          progressEvery: YIELD_EVERY,
-        },
-        (file, rows) => o.onProgress?.(file, rows),
-      );
-    }
-    counts = openSnapshot(db, { partnerId: partner.id, requireConsent: partner.require_consent, windows, dayPrecision, functions });
-
-    // The files' fsyncs, running while the next file is written; all awaited before the manifest.
-    const durable: Promise<void>[] = [];
-    /** Streams CSV lines into one file; `each` sees every line before it is written (for the summary). */
-    const pump = async (name: string, header: readonly string[], lines: Iterable<string>, each?: (line: string) => void): Promise<FileInfo> => {
+    /** Streams rows into one CSV file, yielding now and then so that a signal is noticed. */
+    const pump = async <R extends readonly (string | number)[]>(name: string, header: readonly string[], rows: Iterable<R>, each?: (row: R) => void): Promise<FileInfo> => {
       const w = new CsvFileWriter(join(dir, name), header);
       open.push(w);
-      for (const line of lines) {
-        each?.(line);
-        w.writeLine(line);
-        if (w.rows % YIELD_EVERY === 0) {
-          o.onProgress?.(name, w.rows);
-          if (o.signal) {
-            await new Promise((resolve) => setImmediate(resolve));
-            o.signal.throwIfAborted();
-          }
+      for (const row of rows) {
+        each?.(row);
+        w.writeLine(csvRecord(row));
+        if (o.signal && w.rows % YIELD_EVERY === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          o.signal.throwIfAborted();
         }
       }
-      const done = w.finish();
-      durable.push(done.durable);
-      return done.file;
+      return w.close();
     };
 
-    // The summary is tallied from the same streams as the row-level files: the aggregates agree
-    // with the files by construction.
-    const memberTally = new MemberTally();
-    const members = await pump('members.csv', MEMBERS_HEADER, iterateMemberLines(db), (l) => tallyMemberLine(memberTally, l));
-    const k = partner.min_cell_size;
-    const membersSummary = membersTable(memberTally.cells(), k);
-    let grants: FileInfo;
-    let activity: FileInfo;
-    let grantCells: GrantCell[];
-    const grantTally = new GrantTally();
-    grants = await pump('grants.csv', GRANTS_HEADER, grantLines(db, partner.campaigns, asOf, periodLength, grantTally));
-    grantCells = grantTally.cells();
-    if (helper && helper.waitOpened() && !commits!.changed()) {
-      // The helper read what this snapshot reads: it is no longer needed here.
+    let counts: PopulationCounts;
+    let content: ReleaseContent;
+    try {
+      counts = openSnapshot(db, {
+        partnerId: partner.id,
+        requireConsent: partner.require_consent,
+        windows,
+        dayPrecision: precision === 'day',
+        functions: {
+          pseudonym: (u) => pseudonym(o.key, u),
+          birthYear: (d) => birthYear(d, through),
+          zip3,
+          state: stateBesideZip3,
+        },
+      });
+      const classes = quasiIdentifierCounts(db);
+      const k = kAnonymise(classes, partner.k_anonymity);
+      setGeneralisation(db, classes.map((c, i) => ({ from: c, to: k.mapped[i]! })));
+
+      // The summary is tallied from the same rows as the files: the aggregates agree with them by construction.
+      const memberTally = new MemberTally();
+      const members = await pump('members.csv', MEMBERS_HEADER, iterateMembers(db), (r) => memberTally.add(r[2], r[1]));
+      const grantTally = new GrantTally();
+      const grants = await pump('grants.csv', GRANTS_HEADER, iterateGrants(db, partner.campaigns, through, PERIOD_LENGTH[precision]), (r) =>
+        grantTally.add(r[0], r[1], r[5], r[2], r[6], r[4]),
+      );
+      const activity = await pump('activity.csv', ACTIVITY_HEADER, iterateActivity(db, precision === 'day'));
       closeSnapshot(db);
-      ({ activity } = await untilAborted(helper.result, o.signal));
-    } else {
-      if (helper) {
-        await helper.stop();
-        helper = null;
-        // whatever the helper had written
-        rmSync(join(dir, 'activity.csv'), { force: true });
-      }
-      activity = await pump('activity.csv', ACTIVITY_HEADER, iterateActivityLines(db, dayPrecision));
+      const minCell = partner.min_cell_size;
+      const membersSummary = await membersTable(memberTally.cells(), minCell);
+      const grantsSummary = await grantsTables(grantTally.cells(), minCell, grantTally.unitAmounts());
+      const summary = await pump('summary.csv', SUMMARY_HEADER, [...grantsSummary.rows, ...membersSummary.rows]);
+      content = {
+        files: [members, grants, activity, summary],
+        members: counts.members,
+        excluded_no_consent: counts.excluded_no_consent,
+        k_anonymity: { k: partner.k_anonymity, generalised_rows: k.generalised, below_k: k.below_k },
+        suppressed_cells: grantsSummary.suppressed + membersSummary.suppressed,
+      };
+    } finally {
       closeSnapshot(db);
     }
-    const grantsSummary = grantsTables(grantCells, k);
-    const summary = await pump('summary.csv', SUMMARY_HEADER, [...grantsSummary.rows, ...membersSummary.rows].map(csvRecord));
-    const files = [members, grants, activity, summary];
-    await Promise.all(durable);
-    // A signal that arrived during the last synchronous stretch is seen here, before anything is published.
-    if (o.signal) await new Promise((resolve) => setImmediate(resolve));
-    o.signal?.throwIfAborted();
 
-    const manifest = buildManifest(o, generatedAt, counts, files);
+    // Within a period already released, the partner gets the same data files again, whatever has
+    // arrived since: late data goes out with the next period's release.
+    let reissue = false;
+    if (prior && prior.precision_rule === 'period') {
+      const before = JSON.parse(prior.content) as ReleaseContent;
+      if (!sameFiles(before.files, content.files)) reissueFiles(prior, before, dir, partner.id);
+      content = before;
+      reissue = true;
+    }
+
+    o.signal?.throwIfAborted();
+    const manifest = buildManifest(o, generatedAt, release, content, reissue, prior);
     const m = writeDurable(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    const sums = [...files.map((f) => ({ name: f.name, sha256: f.sha256 })), { name: 'manifest.json', sha256: m.sha256 }]
+    const sums = [...content.files.map((f) => ({ name: f.name, sha256: f.sha256 })), { name: 'manifest.json', sha256: m.sha256 }]
       .sort((a, b) => (a.name < b.name ? -1 : 1))
       .map((f) => `${f.sha256}  ${f.name}\n`)
       .join('');
@@ -238,103 +236,121 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     // Last: a poller that copies the folder file by file knows it has all of it once _SUCCESS is there.
     writeDurable(join(dir, '_SUCCESS'), '');
     fsyncDir(dir);
-    // Once more, so that a signal that came during the writes above (fsyncs can take a while) stops
-    // the export rather than being noticed only after it is published.
+    // A signal that came during the writes above stops the export rather than being noticed after it is published.
     if (o.signal) await new Promise((resolve) => setImmediate(resolve));
     o.signal?.throwIfAborted();
 
     const target = publish(partnerDir, asOf, dir, prepared.previous);
+    published = { dir: target, staging: dir, content, manifestSha: m.sha256, reissue };
     staging = null;
-    published = { dir: target, files, manifestSha: m.sha256, suppressed: grantsSummary.suppressed + membersSummary.suppressed };
   } catch (err) {
-    // The worker first: it may be writing into the staging folder.
-    await helper?.stop();
     for (const w of open) w.discard();
     if (staging) discardStaging(staging);
     throw err;
-  } finally {
-    await helper?.stop();
-    commits?.close();
-    closeSnapshot(db);
   }
 
   // Recorded once the folder is published: a crash in between leaves a complete folder without its
   // row, and `nightly` (which goes by the rows) writes that export again, replacing it atomically.
-  const rows = published.files.reduce((n, f) => n + f.rows, 0);
-  const exportId = recordExport(db, {
-    partner_id: partner.id,
-    as_of: asOf,
-    dir: published.dir,
-    created_at: generatedAt,
-    members: counts.members,
-    rows,
-    manifest_sha256: published.manifestSha,
-  });
+  const { content } = published;
+  const rows = content.files.reduce((n, f) => n + f.rows, 0);
+  const exportId = recordExport(
+    db,
+    { partner_id: partner.id, as_of: asOf, dir: published.dir, created_at: generatedAt, members: content.members, rows, manifest_sha256: published.manifestSha },
+    {
+      partner_id: partner.id,
+      period: release.period,
+      data_through: through,
+      precision_rule: release.rule,
+      date_precision: precision,
+      dir: published.staging,
+      content: JSON.stringify(content),
+    },
+  );
   return {
     partner: partner.id,
     as_of: asOf,
     dir: published.dir,
-    files: published.files,
-    members: counts.members,
-    excluded_no_consent: counts.excluded_no_consent,
+    files: content.files,
+    members: content.members,
+    excluded_no_consent: content.excluded_no_consent,
     safe_harbor: partner.safe_harbor,
     date_precision: precision,
+    data_through: through,
+    release: release.period,
+    reissue: published.reissue,
     key_fingerprint: keyFingerprint(o.key),
-    suppressed_cells: published.suppressed,
+    k_anonymity: content.k_anonymity,
+    suppressed_cells: content.suppressed_cells,
     rows,
     export_id: exportId,
   };
 }
 
-/** `promise`, or the abort signal's reason as soon as it is aborted. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+function sameFiles(a: readonly FileInfo[], b: readonly FileInfo[]): boolean {
+  return a.length === b.length && a.every((f, i) => f.name === b[i]!.name && f.sha256 === b[i]!.sha256);
 }
 
 /**
- * The generalised member fields go into members.csv as they are, unescaped, and the summary reads
- * them back from the lines by splitting at commas: those functions only ever return digits, `90+`,
- * USPS codes or '' (and the pseudonym is hex). Checked per value, so a future rule that lets other
- * text through fails loudly instead of writing a bad cell.
+ * The data files of an earlier export of the same release, written into `dir` in place of the ones
+ * just made, each checked against the ledger's sha256 as read (the outbox may be a shared disk).
  */
-function csvSafe(value: string): string {
-  if (needsEscaping(value)) throw new Error('a generalised member field would need CSV escaping; members.csv cannot be written as it is');
-  return value;
+function reissueFiles(prior: ReleaseRow, before: ReleaseContent, dir: string, partnerId: string): void {
+  for (const f of before.files) {
+    const src = join(prior.dir, f.name);
+    let bytes: Buffer | null;
+    try {
+      bytes = readFileSync(src);
+    } catch {
+      bytes = null;
+    }
+    if (!bytes || createHash('sha256').update(bytes).digest('hex') !== f.sha256) {
+      throw new DataError(
+        `partner ${partnerId}: release ${prior.period} (data through ${prior.data_through}) was first exported as of ${prior.first_as_of}, ` +
+          `and the data it covers has changed since; ${src} no longer holds the file released then, so the release cannot be re-issued ` +
+          'unchanged. Restore that folder from a backup, or wait for the next period, whose release carries the changes',
+      );
+    }
+    // The staging folder is this export's own: the fresh file goes, the released one takes its name.
+    rmSync(join(dir, f.name));
+    writeDurable(join(dir, f.name), bytes);
+  }
 }
 
-/** Counts a members.csv line `member,birth_year,zip3,state` into the members summary. */
-function tallyMemberLine(tally: MemberTally, line: string): void {
-  const a = line.indexOf(',');
-  const b = line.indexOf(',', a + 1);
-  tally.add(line.slice(b + 1, line.indexOf(',', b + 1)), line.slice(a + 1, b));
-}
-
-function buildManifest(o: ExportOptions, generatedAt: string, counts: { members: number; excluded_no_consent: number }, files: FileInfo[]) {
+function buildManifest(
+  o: ExportOptions,
+  generatedAt: string,
+  release: { period: string; rule: 'period' | 'as_of'; through: string },
+  content: ReleaseContent,
+  reissue: boolean,
+  prior: ReleaseRow | undefined,
+) {
   const p = o.partner;
   return {
-    format: 'rewards-partner-export/1',
+    format: 'rewards-partner-export/2',
     partner: p.id,
     as_of: o.asOf,
+    data_through: release.through,
+    release: {
+      period: release.period,
+      rule: release.rule === 'period' ? `data up to the end of the last complete ${p.date_precision} on or before as_of` : 'data up to as_of',
+      reissue,
+      first_as_of: prior?.first_as_of ?? o.asOf,
+    },
     generated_at: generatedAt,
     tool: { name: 'rewards', version: o.toolVersion },
     date_precision: p.date_precision,
     safe_harbor: p.safe_harbor,
     de_identification: p.safe_harbor
-      ? 'HIPAA Safe Harbor (45 CFR 164.514(b)(2)): keyed pseudonyms, ZIP3 with restricted areas as 000, birth year top-coded at 90+, dates as years'
-      : `NOT Safe Harbor: dates at ${p.date_precision} precision; an expert determination (45 CFR 164.514(b)(1)) is required before this data is used or shared`,
+      ? 'HIPAA Safe Harbor (45 CFR 164.514(b)(2)): keyed pseudonyms, ZIP3 with restricted areas as 000 and no state beside them, birth year top-coded at 80+, dates as years, data up to the end of the last complete year'
+      : `NOT Safe Harbor: dates at ${p.date_precision} precision and data up to the as-of date; an expert determination (45 CFR 164.514(b)(1)) is required before this data is used or shared`,
     expert_determination_required: !p.safe_harbor,
     key_fingerprint: keyFingerprint(o.key),
     min_cell_size: p.min_cell_size,
+    k_anonymity: content.k_anonymity,
     require_consent: p.require_consent,
     campaigns: p.campaigns,
-    members: counts.members,
-    excluded_no_consent: counts.excluded_no_consent,
-    files: files.map((f) => ({ name: f.name, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
+    members: content.members,
+    excluded_no_consent: content.excluded_no_consent,
+    files: content.files.map((f) => ({ name: f.name, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
   };
 }

@@ -1,3 +1,4 @@
+import { type AuditCell, auditIntervals, linesWithTotals } from './audit.js';
 import { birthYearBand } from './deidentify.js';
 import { complementarySuppression, isSmall, TOTAL, twoWayLines } from './suppression.js';
 
@@ -8,6 +9,11 @@ import { complementarySuppression, isSmall, TOTAL, twoWayLines } from './suppres
  *   and the campaign total: members earning, grants, amount;
  * - `members`: zip3 x birth-year band, with totals: members.
  * Totals are rows whose key is `(total)`; combinations that are absent have no members.
+ *
+ * Every table is protected in two steps: cell-size suppression with its complements
+ * (suppression.ts), then an audit of what the published cells still imply (audit.ts); a hidden cell
+ * whose possible values span less than (min_cell_size - 1) / 2 gets company (an amount or another
+ * cell hidden beside it) until none does.
  */
 
 export const SUMMARY_HEADER = [
@@ -62,7 +68,7 @@ export class MemberTally {
 
   add(zip3: string, exportedBirthYear: string): void {
     let band = this.bands.get(exportedBirthYear);
-    if (band === undefined) this.bands.set(exportedBirthYear, (band = birthYearBand(exportedBirthYear)));
+    if (band === undefined) this.bands.set(exportedBirthYear, (band = birthYearBand(exportedBirthYear) || UNKNOWN));
     let byBand = this.byZip.get(zip3);
     if (!byBand) this.byZip.set(zip3, (byBand = new Map()));
     const c = byBand.get(band);
@@ -84,8 +90,14 @@ export class MemberTally {
  */
 export class GrantTally {
   private readonly byKey = new Map<string, GrantCell & { last: string }>();
+  /** Per campaign, currency and rule: the one amount all its grants carry, or null when they differ. */
+  private readonly amounts = new Map<string, number | null>();
 
   add(member: string, campaignId: string, currency: string, ruleId: string, period: string, amountCents: number): void {
+    const rk = `${campaignId}\u0000${currency}\u0000${ruleId}`;
+    const seen = this.amounts.get(rk);
+    if (seen === undefined) this.amounts.set(rk, amountCents);
+    else if (seen !== amountCents) this.amounts.set(rk, null);
     this.bump(member, campaignId, currency, ruleId, period, amountCents);
     this.bump(member, campaignId, currency, ruleId, null, amountCents);
     this.bump(member, campaignId, currency, null, period, amountCents);
@@ -107,6 +119,13 @@ export class GrantTally {
   cells(): GrantCell[] {
     return [...this.byKey.values()].map(({ last: _last, ...c }) => c);
   }
+
+  /** Rules whose grants all carry one amount, `campaign\0currency\0rule` -> cents: a partner can multiply. */
+  unitAmounts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [k, v] of this.amounts) if (v !== null) out.set(k, v);
+    return out;
+  }
 }
 
 /** Totals sort after the values they total; values sort as text (periods and years sort by time). */
@@ -117,7 +136,7 @@ function keyOrder(a: string, b: string): number {
   return a < b ? -1 : 1;
 }
 
-export function membersTable(cells: readonly MemberCell[], minCellSize: number): SummaryResult {
+export async function membersTable(cells: readonly MemberCell[], minCellSize: number): Promise<SummaryResult> {
   // Totals are sums here (each member is in exactly one zip3 and one band), so they are computed, not queried.
   const sums = new Map<string, { row: string; col: string; members: number }>();
   const add = (row: string, col: string, n: number) => {
@@ -136,10 +155,11 @@ export function membersTable(cells: readonly MemberCell[], minCellSize: number):
     add(TOTAL, TOTAL, c.members);
   }
   const list = [...sums.values()].sort((x, y) => keyOrder(x.row, y.row) || keyOrder(x.col, y.col));
-  const hidden = complementarySuppression(
-    list.map((c) => c.members),
+  const { hidden } = await protect(
+    list.map((c) => ({ row: c.row, col: c.col, count: c.members })),
     list.map((c) => isSmall(c.members, minCellSize)),
-    twoWayLines(list),
+    minCellSize,
+    false,
   );
   const rows = list.map((c, i): SummaryCell[] =>
     hidden[i] ? ['members', '', '', '', '', c.row, c.col, '', '', '', 'true'] : ['members', '', '', '', '', c.row, c.col, c.members, '', '', 'false'],
@@ -153,7 +173,7 @@ export function membersTable(cells: readonly MemberCell[], minCellSize: number):
  * can earn in several periods and rules), and a hidden cell hides its amount too, since the amount
  * would give the grants away.
  */
-export function grantsTables(cells: readonly GrantCell[], minCellSize: number): SummaryResult {
+export async function grantsTables(cells: readonly GrantCell[], minCellSize: number, unitAmounts: ReadonlyMap<string, number> = new Map()): Promise<SummaryResult> {
   const groups = new Map<string, GrantCell[]>();
   for (const c of cells) {
     const k = `${c.campaign_id}\u0000${c.currency}`;
@@ -169,19 +189,78 @@ export function grantsTables(cells: readonly GrantCell[], minCellSize: number): 
       .get(k)!
       .map((c) => ({ ...c, row: c.rule_id ?? TOTAL, col: c.period ?? TOTAL }))
       .sort((x, y) => keyOrder(x.row, y.row) || keyOrder(x.col, y.col));
-    const hidden = complementarySuppression(
-      list.map((c) => c.grants),
+    const units = new Map<string, number>();
+    for (const c of list) {
+      const u = unitAmounts.get(`${k}\u0000${c.row}`);
+      if (u !== undefined) units.set(c.row, u);
+    }
+    const { hidden, amountHidden } = await protect(
+      list.map((c) => ({ row: c.row, col: c.col, count: c.grants, members: c.members, amount: c.amount_cents })),
       list.map((c) => isSmall(c.members, minCellSize) || isSmall(c.grants, minCellSize)),
-      twoWayLines(list),
+      minCellSize,
+      true,
+      units,
     );
     list.forEach((c, i) => {
-      if (hidden[i]) suppressed++;
+      if (hidden[i] || amountHidden[i]) suppressed++;
       rows.push(
         hidden[i]
           ? ['grants', c.campaign_id, c.currency, c.row, c.col, '', '', '', '', '', 'true']
-          : ['grants', c.campaign_id, c.currency, c.row, c.col, '', '', c.members, c.grants, c.amount_cents, 'false'],
+          : ['grants', c.campaign_id, c.currency, c.row, c.col, '', '', c.members, c.grants, amountHidden[i] ? '' : c.amount_cents, amountHidden[i] ? 'amount' : 'false'],
       );
     });
   }
   return { rows, suppressed };
+}
+
+/**
+ * Which cells of one table to hide whole, and which to show without their amount: cell-size
+ * suppression and its complements, then, while the audit finds a hidden cell that the published
+ * figures pin to a range narrower than (min_cell_size - 1) / 2, one more thing hidden on each such
+ * cell's row and column: an amount that its count does not give away, else the smallest shown cell.
+ * Ends, at worst with every cell hidden, since each round hides something more.
+ */
+export async function protect(
+  cells: readonly AuditCell[],
+  primary: readonly boolean[],
+  minCellSize: number,
+  grants: boolean,
+  unitAmount: ReadonlyMap<string, number> = new Map(),
+): Promise<{ hidden: boolean[]; amountHidden: boolean[] }> {
+  const lines = twoWayLines(cells);
+  const values = cells.map((c) => c.count);
+  const minWidth = (minCellSize - 1) / 2;
+  const amountHidden = cells.map(() => false);
+  let hidden = primary.slice();
+  const linesOf = linesWithTotals(cells).map((l) => [l.total, ...l.cells]);
+  for (;;) {
+    hidden = complementarySuppression(values, hidden, lines);
+    const narrow = new Set(
+      (await auditIntervals({ cells, hidden, amountHidden, unitAmount, grants })).filter((iv) => iv.max - iv.min < minWidth).map((iv) => iv.cell),
+    );
+    if (narrow.size === 0) return { hidden, amountHidden };
+    let acted = false;
+    for (const cell of narrow) {
+      const near = [...new Set(linesOf.filter((l) => l.includes(cell)).flat())].filter((i) => i !== cell && !hidden[i]);
+      const smallest = (xs: number[]) => xs.sort((x, y) => values[x]! - values[y]! || x - y)[0];
+      const amount = grants ? smallest(near.filter((i) => !amountHidden[i] && !unitAmount.has(cells[i]!.row))) : undefined;
+      if (amount !== undefined) {
+        amountHidden[amount] = true;
+        acted = true;
+        continue;
+      }
+      const other = smallest(near.filter((i) => values[i]! > 0));
+      if (other !== undefined) {
+        hidden[other] = true;
+        acted = true;
+      }
+    }
+    // Nothing left to hide beside the narrow cells: hide the whole table (every non-zero cell).
+    if (!acted) hidden = values.map((v) => v > 0);
+    if (!acted && narrow.size > 0 && hidden.every((h, i) => h || values[i] === 0)) {
+      const again = (await auditIntervals({ cells, hidden, amountHidden, unitAmount, grants })).filter((iv) => iv.max - iv.min < minWidth);
+      if (again.length > 0) throw new Error('table audit: a table with every cell hidden still pins a cell; this is a bug');
+      return { hidden, amountHidden };
+    }
+  }
 }

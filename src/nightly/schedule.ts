@@ -4,7 +4,7 @@ import { addDays, parseDate } from '../time/datetime.js';
 /**
  * Whether a partner's export is due for as-of date `asOf`:
  * daily every night; weekly for weeks ending on Sunday; monthly as of a month's last day (the first
- * night of the next month); on_close as of the first day one of the partner's campaigns is closed.
+ * night of the next month); yearly as of December 31st; on_close as of the first day one of the partner's campaigns is closed.
  */
 export function exportDue(p: Partner, config: Config, asOf: string): boolean {
   switch (p.schedule) {
@@ -16,6 +16,8 @@ export function exportDue(p: Partner, config: Config, asOf: string): boolean {
     }
     case 'monthly':
       return addDays(asOf, 1).slice(8) === '01';
+    case 'yearly':
+      return asOf.slice(5) === '12-31';
     case 'on_close':
       return config.campaigns.some((c) => p.campaigns.includes(c.id) && addDays(c.end, c.grace_days + 1) === asOf);
   }

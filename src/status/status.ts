@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { inboxFiles } from '../nightly/inbox.js';
 import { campaignPhase } from '../rules/campaign.js';
 import type { Db } from '../store/db.js';
+import { listReleases } from '../store/export.js';
 import { latestNightly } from '../store/nightly.js';
 import { lastPrune } from '../store/retention.js';
 import { databaseBytes, lastBatch, latestExports, recentRuns, tableCounts, unfinishedBatches } from '../store/status.js';
@@ -31,6 +32,15 @@ export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: 
     },
     grant_files: runs.map((r) => ({ run_id: r.run_id, as_of: r.as_of, file: r.file, grants: r.grants, status: r.status, present: existsSync(r.file) })),
     exports: latestExports(db),
+    // What each partner holds: one entry per release, oldest first (README, "Releases").
+    releases: listReleases(db, null).map((r) => ({
+      partner_id: r.partner_id,
+      period: r.period,
+      data_through: r.data_through,
+      rule: r.precision_rule,
+      first_as_of: r.first_as_of,
+      members: (JSON.parse(r.content) as { members: number }).members,
+    })),
     campaigns: cfg.config.campaigns.map((c) => ({ id: c.id, start: c.start, end: c.end, phase: campaignPhase(c, today) })),
   };
 }

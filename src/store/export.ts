@@ -1,39 +1,27 @@
-import Database from 'better-sqlite3';
 import { type Db, stmt } from './db.js';
 
 /**
- * All SQL of the partner export. The export reads one consistent snapshot: the population of a
- * partner is built once into a TEMP table (pseudonym and generalised fields computed by the core's
- * pure functions, registered as SQL functions), and the row-level files and aggregates are read from
- * it, so that personal fields never leave SQLite except through those functions. TEMP tables live in
- * SQLite's temp store, which spills to disk: memory stays flat however many members there are.
- *
- * members.csv and activity.csv, the big files, come out of SQLite as finished CSV lines in pseudonym
- * order, sorted by SQLite's external sorter (which spills to temp files rather than growing):
- * JavaScript only copies text to the file, with no value, array or object per cell. Their text cells
- * are formatted by the core all the same: the generalised member fields when the population is
- * built, campaign ids, event types and periods once per campaign when the small slot table is
- * filled, dates by `export_csv`. Grants, far fewer, come out as rows that the core formats and
- * tallies for the summary.
+ * All SQL of the partner export and its release ledger. The export reads one consistent snapshot:
+ * the partner's population is built once into a TEMP table, its personal fields turned into what may
+ * leave (pseudonym, birth year, zip3, state) by the core's pure functions, registered as SQL
+ * functions, so that personal fields never leave SQLite except through them. The row-level files and
+ * the aggregates are read from that table as rows. TEMP tables live in SQLite's temp store, which
+ * spills to disk: memory stays flat however many members there are.
  */
 
-/** The core's functions, called by SQLite while it builds the population and formats lines. */
-export interface ExportFunctions {
-  /** The member's pseudonym: PSEUDONYM_CHARS characters (hex HMAC-SHA256). */
+/** The core's de-identification, called by SQLite while it builds the population. */
+export interface PopulationFunctions {
   pseudonym(userId: string): string;
-  /**
-   * The members.csv cells after the pseudonym, each with its leading `,`, and the line end; without
-   * it the population has no cells (enough for activity.csv).
-   */
-  memberCells?(birthDate: string | null, zip: string | null, state: string | null): string;
-  /** A text cell as it goes into a file: neutralised and quoted (see src/export/csv.ts). */
-  csvText(value: string): string;
+  birthYear(birthDate: string | null): string;
+  zip3(zip: string | null): string;
+  /** The state as exported beside this (already exported) zip3. */
+  state(zip3: string, state: string | null): string;
 }
 
-/** One campaign's part of activity.csv: its rules' event types, and its periods clipped to [start, min(end, as-of)]. */
+/** One campaign's part of activity.csv: its rules' event types, and its periods clipped to [start, data end]. */
 export interface CampaignWindow {
   campaign_id: string;
-  /** Local dates counted: [start, min(end, as-of)]; no window at all when the as-of date is before start. */
+  /** Local dates counted: [start, end]; nothing when end < start. */
   start: string;
   end: string;
   event_types: readonly string[];
@@ -45,7 +33,7 @@ export interface PopulationCounts {
   excluded_no_consent: number;
 }
 
-/** A grant of the population as grants.csv and the grants summary need it, in file column order. */
+/** A grant of the population, in grants.csv column order. */
 export type ExportGrantRow = [
   member: string,
   campaign_id: string,
@@ -56,51 +44,39 @@ export type ExportGrantRow = [
   earned_period: string,
 ];
 
-/** Length of a pseudonym: the population's `line` begins with it (see openSnapshot). */
-export const PSEUDONYM_CHARS = 64;
+export type ExportMemberRow = [member: string, birth_year: string, zip3: string, state: string];
+export type ExportActivityRow = [member: string, campaign_id: string, period: string, event_type: string, active_days: number, events: number];
 
-function registerFunctions(db: Db, f: ExportFunctions): void {
-  const opts = { deterministic: true, varargs: false } as const;
-  const text = (v: unknown) => (typeof v === 'string' ? v : null);
-  const cells = f.memberCells;
-  // One call per member for the pseudonym and the cells together: a call from SQLite into
-  // JavaScript costs about as much as formatting the cells.
-  db.function('export_member_line', opts, (u: unknown, d: unknown, z: unknown, s: unknown) => {
-    const member = f.pseudonym(String(u));
-    if (member.length !== PSEUDONYM_CHARS) throw new Error(`a pseudonym must have ${PSEUDONYM_CHARS} characters`);
-    return cells ? member + cells(text(d), text(z), text(s)) : member;
-  });
-  db.function('export_csv', opts, (v: unknown) => f.csvText(String(v)));
+/** One combination of quasi-identifiers and how many members share it. */
+export interface QiCount {
+  birth_year: string;
+  zip3: string;
+  state: string;
+  count: number;
 }
 
 /** Per open snapshot: whether it began the transaction, and the cache sizes to restore. */
 const snapshots = new WeakMap<Db, { owns: boolean; mainCache: number; tempCache: number }>();
 
 /**
- * Page caches while exporting, in KiB (negative cache_size). better-sqlite3's default is 16 MB for
- * each of the main and temp databases, and the sorter may use as much again: a big export would
- * fill them all while a small one does not, so memory would grow with the data up to that ceiling.
- * Small caches keep it flat; the reads are sequential and the OS page cache serves them as well.
- * Nothing goes into a temp table in random key order (the population is appended in user_id order;
- * pseudonym order comes from the sorter), so a small temp cache does not mean page churn.
+ * Page caches while exporting, in KiB (negative cache_size): small, so that memory stays flat with
+ * the size of the data; the reads are sequential and the OS page cache serves them as well.
  */
 const EXPORT_MAIN_CACHE = -2000;
 const EXPORT_TEMP_CACHE = -1000;
 
 const DROP_TEMP = `
   DROP TABLE IF EXISTS temp.export_pop;
-  DROP TABLE IF EXISTS temp.export_slot_key;
+  DROP TABLE IF EXISTS temp.export_qi;
   DROP TABLE IF EXISTS temp.export_slot;`;
 
 export interface SnapshotOptions {
   partnerId: string;
   requireConsent: boolean;
   windows: readonly CampaignWindow[];
-  /** activity.csv has a row per local date: its slots are campaign x event type. */
+  /** activity.csv has a row per local date, the date as its period. */
   dayPrecision: boolean;
-  functions: ExportFunctions;
-  /** Called as soon as the snapshot exists, before the population is built. */
-  onSnapshot?: () => void;
+  functions: PopulationFunctions;
 }
 
 /**
@@ -109,9 +85,13 @@ export interface SnapshotOptions {
  */
 export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
   const { partnerId, requireConsent, windows, dayPrecision, functions: f } = o;
-  registerFunctions(db, f);
+  const opts = { deterministic: true, varargs: false } as const;
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
+  db.function('export_pseudonym', opts, (u: unknown) => f.pseudonym(String(u)));
+  db.function('export_birth_year', opts, (d: unknown) => f.birthYear(text(d)));
+  db.function('export_zip3', opts, (z: unknown) => f.zip3(text(z)));
+  db.function('export_state', opts, (z3: unknown, s: unknown) => f.state(String(z3), text(s)));
   snapshots.set(db, {
-    // A caller already inside a transaction (none does today) keeps it: its snapshot is ours.
     owns: !db.inTransaction,
     mainCache: db.pragma('main.cache_size', { simple: true }) as number,
     tempCache: db.pragma('temp.cache_size', { simple: true }) as number,
@@ -122,76 +102,68 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
   try {
     // The first read begins the snapshot (BEGIN DEFERRED alone does not).
     const excluded = db.prepare('SELECT count(*) FROM members WHERE partner = ? AND share_consent = 0').pluck().get(partnerId) as number;
-    o.onSnapshot?.();
     db.exec(`
       ${DROP_TEMP}
-      -- Clustered by user_id: the activity join reads daily_activity (keyed by user_id) in its own
-      -- order, sequentially, and grants find their member by user_id. \`line\` is the member's
-      -- members.csv line (or only the pseudonym, when the cells are not needed): it begins with
-      -- the pseudonym, a fixed number of characters, so ordering by it orders by pseudonym.
+      -- Clustered by user_id: activity reads daily_activity (keyed by user_id) in its own order,
+      -- and grants find their member by user_id.
       CREATE TEMP TABLE export_pop (
-        user_id TEXT PRIMARY KEY,
-        line    TEXT NOT NULL
+        user_id    TEXT PRIMARY KEY,
+        member     TEXT NOT NULL,
+        birth_year TEXT NOT NULL,
+        zip3       TEXT NOT NULL,
+        state      TEXT NOT NULL
+      ) WITHOUT ROWID;
+      -- members.csv's quasi-identifiers after k-anonymity: each combination and what it becomes.
+      CREATE TEMP TABLE export_qi (
+        birth_year TEXT NOT NULL,
+        zip3       TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        out_birth_year TEXT NOT NULL,
+        out_zip3   TEXT NOT NULL,
+        out_state  TEXT NOT NULL,
+        PRIMARY KEY (birth_year, zip3, state)
       ) WITHOUT ROWID;
       -- What activity.csv counts: per campaign, event type of its rules and period ('' at day
-      -- precision), the local dates [start_date, end_date]; and the line's text after the member:
-      -- head ',campaign,period,event_type,' then the counts, or by day head ',campaign,', the date,
-      -- tail ',event_type,', the counts.
-      CREATE TEMP TABLE export_slot_key (
+      -- precision), the local dates [start_date, end_date], numbered in file order.
+      CREATE TEMP TABLE export_slot (
         campaign_id TEXT NOT NULL,
         event_type  TEXT NOT NULL,
         period      TEXT NOT NULL,
         start_date  TEXT NOT NULL,
-        end_date    TEXT NOT NULL,
-        head        TEXT NOT NULL,
-        tail        TEXT NOT NULL,
-        PRIMARY KEY (campaign_id, event_type, period)
-      ) WITHOUT ROWID;
+        end_date    TEXT NOT NULL
+      );
     `);
     const consent = requireConsent ? 'AND share_consent = 1' : '';
-    // members_export (migration 007) holds every column read here, in user_id order: the population
-    // is one index range, appended to export_pop as it is read.
+    // members_export (migration 007) holds every column read here, in user_id order.
     db.prepare(
-      `INSERT INTO temp.export_pop (user_id, line)
-       SELECT user_id, export_member_line(user_id, ${f.memberCells ? 'birth_date, zip, state' : 'NULL, NULL, NULL'})
+      `INSERT INTO temp.export_pop (user_id, member, birth_year, zip3, state)
+       SELECT user_id, export_pseudonym(user_id), export_birth_year(birth_date), export_zip3(zip), export_state(export_zip3(zip), state)
        FROM members WHERE partner = ? ${consent}
        ORDER BY user_id`,
     ).run(partnerId);
-    const slot = db.prepare(
-      `INSERT OR IGNORE INTO temp.export_slot_key (campaign_id, event_type, period, start_date, end_date, head, tail)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const slots: [string, string, string, string, string][] = [];
     for (const w of windows) {
-      if (w.end < w.start) continue; // as-of before the campaign started: nothing counted yet
-      const campaign = f.csvText(w.campaign_id);
+      if (w.end < w.start) continue; // nothing counted yet
       for (const t of w.event_types) {
-        const type = f.csvText(t);
-        if (dayPrecision) slot.run(w.campaign_id, t, '', w.start, w.end, `,${campaign},`, `,${type},`);
-        else for (const p of w.periods) slot.run(w.campaign_id, t, p.period, p.start, p.end, `,${campaign},${f.csvText(p.period)},${type},`, '');
+        if (dayPrecision) slots.push([w.campaign_id, t, '', w.start, w.end]);
+        else for (const p of w.periods) slots.push([w.campaign_id, t, p.period, p.start, p.end]);
       }
     }
-    // Numbered in file order (campaign, event type, period): activity sorts by member and this number.
-    db.exec(`CREATE TEMP TABLE export_slot AS SELECT * FROM temp.export_slot_key ORDER BY campaign_id, event_type, period`);
+    slots.sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] !== b[1] ? (a[1] < b[1] ? -1 : 1) : a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0));
+    const slot = db.prepare('INSERT INTO temp.export_slot (campaign_id, event_type, period, start_date, end_date) VALUES (?, ?, ?, ?, ?)');
+    const seen = new Set<string>();
+    for (const s of slots) {
+      const k = `${s[0]}\u0000${s[1]}\u0000${s[2]}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      slot.run(...s);
+    }
     const members = db.prepare('SELECT count(*) FROM temp.export_pop').pluck().get() as number;
     return { members, excluded_no_consent: requireConsent ? excluded : 0 };
   } catch (err) {
     closeSnapshot(db);
     throw err;
   }
-}
-
-/**
- * Tells whether another connection committed to the database file since this was called: a
- * read-only connection of its own, whose data_version changes with every commit made through any
- * other connection (this process's included). Two read transactions that both began between the
- * call and a `changed()` that says false saw the same database: how a helper thread's connection
- * is known to have read the snapshot the export's connection reads.
- */
-export function watchCommits(path: string): { changed(): boolean; close(): void } {
-  const probe = new Database(path, { readonly: true, fileMustExist: true });
-  const version = () => probe.pragma('data_version', { simple: true }) as number;
-  const start = version();
-  return { changed: () => version() !== start, close: () => probe.close() };
 }
 
 /** Ends the snapshot and drops the population (also after a failure: harmless when already closed). */
@@ -206,51 +178,62 @@ export function closeSnapshot(db: Db): void {
   db.pragma(`temp.cache_size = ${Number(snap.tempCache)}`);
 }
 
-// Rows are ordered by pseudonym so that the order of a file carries nothing about user ids or about
-// when members joined; the remaining keys make the order total, hence the files byte-stable. Lines
-// end with their "\n"; numbers are SQLite integers, which print as JavaScript prints them.
-
-/** members.csv lines: `member,birth_year,zip3,state`. */
-export function iterateMemberLines(db: Db): IterableIterator<string> {
-  return db.prepare('SELECT line FROM temp.export_pop ORDER BY line').pluck().iterate() as IterableIterator<string>;
+/** The population's quasi-identifier combinations, with how many members share each. */
+export function quasiIdentifierCounts(db: Db): QiCount[] {
+  return db
+    .prepare('SELECT birth_year, zip3, state, count(*) AS count FROM temp.export_pop GROUP BY birth_year, zip3, state ORDER BY birth_year, zip3, state')
+    .all() as QiCount[];
 }
 
-/**
- * The population's grants in the given campaigns, earned up to the as-of date, periods cut to
- * `periodLength` characters; grouped by member (the grants summary counts members by that).
- */
-export function iterateGrants(db: Db, campaignIds: readonly string[], asOf: string, periodLength: number): IterableIterator<ExportGrantRow> {
+/** What each combination becomes in members.csv (every combination of quasiIdentifierCounts, once). */
+export function setGeneralisation(db: Db, map: readonly { from: Omit<QiCount, 'count'>; to: Omit<QiCount, 'count'> }[]): void {
+  const ins = db.prepare('INSERT INTO temp.export_qi (birth_year, zip3, state, out_birth_year, out_zip3, out_state) VALUES (?, ?, ?, ?, ?, ?)');
+  for (const { from, to } of map) ins.run(from.birth_year, from.zip3, from.state, to.birth_year, to.zip3, to.state);
+}
+
+// Rows are ordered by pseudonym so that the order of a file carries nothing about user ids or about
+// when members joined; the remaining keys make the order total, hence the files byte-stable.
+
+/** members.csv rows: `member,birth_year,zip3,state`, generalised as setGeneralisation says. */
+export function iterateMembers(db: Db): IterableIterator<ExportMemberRow> {
   return db
     .prepare(
-      `SELECT substr(p.line, 1, ${PSEUDONYM_CHARS}), g.campaign_id, g.rule_id, g.reward_code, g.amount_cents, g.currency, substr(g.earned_on, 1, ?) AS earned_period
-       FROM grants g CROSS JOIN temp.export_pop p
-       WHERE g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ? AND p.user_id = g.user_id
-       ORDER BY p.line, g.campaign_id, g.rule_id, g.earned_on, g.seq`,
+      `SELECT p.member, q.out_birth_year, q.out_zip3, q.out_state
+       FROM temp.export_pop p JOIN temp.export_qi q ON q.birth_year = p.birth_year AND q.zip3 = p.zip3 AND q.state = p.state
+       ORDER BY p.member`,
     )
     .raw()
-    .iterate(periodLength, JSON.stringify(campaignIds), asOf) as IterableIterator<ExportGrantRow>;
+    .iterate() as IterableIterator<ExportMemberRow>;
 }
 
 /**
- * activity.csv lines: `member,campaign_id,period,event_type,active_days,events`, per member,
- * campaign, event type and period: distinct active local dates and events. Periods are date ranges
- * joined in, not an expression over local_date, so that every grouping key is a column in scan
- * order and SQLite aggregates as it streams; at day precision each daily row is its own line. The
- * scan goes in user_id order, which reads daily_activity sequentially (in pseudonym order every
- * member would be a random seek); only the finished lines are then sorted by pseudonym.
+ * The population's grants in the given campaigns, earned up to `through`, periods cut to
+ * `periodLength` characters; grouped by member (the grants summary counts members by that).
  */
-export function iterateActivityLines(db: Db, dayPrecision: boolean): IterableIterator<string> {
+export function iterateGrants(db: Db, campaignIds: readonly string[], through: string, periodLength: number): IterableIterator<ExportGrantRow> {
+  return db
+    .prepare(
+      `SELECT p.member, g.campaign_id, g.rule_id, g.reward_code, g.amount_cents, g.currency, substr(g.earned_on, 1, ?) AS earned_period
+       FROM grants g CROSS JOIN temp.export_pop p
+       WHERE g.campaign_id IN (SELECT value FROM json_each(?)) AND g.earned_on <= ? AND p.user_id = g.user_id
+       ORDER BY p.member, g.campaign_id, g.rule_id, g.earned_on, g.seq`,
+    )
+    .raw()
+    .iterate(periodLength, JSON.stringify(campaignIds), through) as IterableIterator<ExportGrantRow>;
+}
+
+/**
+ * activity.csv rows: per member, campaign, event type and period, the distinct active local dates
+ * and the events. Periods are date ranges joined in, so that every grouping key is a column in scan
+ * order and SQLite aggregates as it streams; at day precision each daily row is its own line.
+ */
+export function iterateActivity(db: Db, dayPrecision: boolean): IterableIterator<ExportActivityRow> {
   const from = `FROM temp.export_pop p CROSS JOIN temp.export_slot s CROSS JOIN daily_activity d
        WHERE d.user_id = p.user_id AND d.event_type = s.event_type AND d.local_date BETWEEN s.start_date AND s.end_date`;
   const sql = dayPrecision
-    ? `SELECT substr(p.line, 1, ${PSEUDONYM_CHARS}) || s.head || export_csv(d.local_date) || s.tail || '1,' || d.events || char(10)
-       ${from}
-       ORDER BY p.line, s.rowid, d.local_date`
-    : `SELECT substr(p.line, 1, ${PSEUDONYM_CHARS}) || s.head || count(*) || ',' || sum(d.events) || char(10)
-       ${from}
-       GROUP BY p.user_id, s.rowid
-       ORDER BY p.line, s.rowid`;
-  return db.prepare(sql).pluck().iterate() as IterableIterator<string>;
+    ? `SELECT p.member, s.campaign_id, d.local_date, s.event_type, 1, d.events ${from} ORDER BY p.member, s.rowid, d.local_date`
+    : `SELECT p.member, s.campaign_id, s.period, s.event_type, count(*), sum(d.events) ${from} GROUP BY p.user_id, s.rowid ORDER BY p.member, s.rowid`;
+  return db.prepare(sql).raw().iterate() as IterableIterator<ExportActivityRow>;
 }
 
 export interface ExportRecord {
@@ -263,11 +246,53 @@ export interface ExportRecord {
   manifest_sha256: string;
 }
 
-export function recordExport(db: Db, r: ExportRecord): number {
-  const info = stmt(
-    db,
-    `INSERT INTO exports (partner_id, as_of, dir, created_at, members, rows, manifest_sha256)
-     VALUES (@partner_id, @as_of, @dir, @created_at, @members, @rows, @manifest_sha256)`,
-  ).run(r);
-  return Number(info.lastInsertRowid);
+/** A release in the ledger; `content` is what every export of it carries (see migration 010). */
+export interface ReleaseRow {
+  release_id: number;
+  partner_id: string;
+  period: string;
+  data_through: string;
+  precision_rule: 'period' | 'as_of';
+  date_precision: string;
+  first_as_of: string;
+  dir: string;
+  content: string;
+  created_at: string;
+}
+
+export function findRelease(db: Db, partnerId: string, period: string, rule: 'period' | 'as_of'): ReleaseRow | undefined {
+  return stmt(db, 'SELECT * FROM releases WHERE partner_id = ? AND period = ? AND precision_rule = ?').get(partnerId, period, rule) as ReleaseRow | undefined;
+}
+
+/** Every release of a partner (all partners when null), oldest first. */
+export function listReleases(db: Db, partnerId: string | null): ReleaseRow[] {
+  return stmt(db, 'SELECT * FROM releases WHERE ? IS NULL OR partner_id = ? ORDER BY partner_id, data_through, release_id').all(partnerId, partnerId) as ReleaseRow[];
+}
+
+/**
+ * Records an export and its release in one transaction: a new release row, or the existing one
+ * pointed at the folder that now holds its files (and, for an as-of release, its new content).
+ */
+export function recordExport(db: Db, r: ExportRecord, release: Omit<ReleaseRow, 'release_id' | 'created_at' | 'first_as_of'>): number {
+  return db.transaction(() => {
+    const existing = findRelease(db, release.partner_id, release.period, release.precision_rule);
+    let releaseId: number;
+    if (existing) {
+      stmt(db, 'UPDATE releases SET dir = ?, content = ? WHERE release_id = ?').run(release.dir, release.content, existing.release_id);
+      releaseId = existing.release_id;
+    } else {
+      const info = stmt(
+        db,
+        `INSERT INTO releases (partner_id, period, data_through, precision_rule, date_precision, first_as_of, dir, content, created_at)
+         VALUES (@partner_id, @period, @data_through, @precision_rule, @date_precision, @first_as_of, @dir, @content, @created_at)`,
+      ).run({ ...release, first_as_of: r.as_of, created_at: r.created_at });
+      releaseId = Number(info.lastInsertRowid);
+    }
+    const info = stmt(
+      db,
+      `INSERT INTO exports (partner_id, as_of, dir, created_at, members, rows, manifest_sha256, release_id)
+       VALUES (@partner_id, @as_of, @dir, @created_at, @members, @rows, @manifest_sha256, @release_id)`,
+    ).run({ ...r, release_id: releaseId });
+    return Number(info.lastInsertRowid);
+  })();
 }
