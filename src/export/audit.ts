@@ -156,7 +156,9 @@ export async function auditIntervals(input: AuditInput): Promise<Interval[]> {
 }
 
 function optimum(solve: HighsSolver, lp: string): number {
-  const r = solve.solve(lp, { output_flag: false });
+  let r = solve.solve(lp, { output_flag: false });
+  // Presolve may stop at "infeasible or unbounded"; without it the solver tells which.
+  if (r.Status === 'Primal infeasible or unbounded') r = solve.solve(lp, { output_flag: false, presolve: 'off' });
   if (r.Status === 'Unbounded') return lp.startsWith('Maximize') ? Infinity : -Infinity;
   // Published figures come from real data, so some value always fits them: anything else is a bug.
   if (r.Status !== 'Optimal') throw new Error(`table audit: the solver found no optimum (${r.Status})`);

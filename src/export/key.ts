@@ -18,9 +18,9 @@ export function keyProblem(value: string): string | null {
   const bytes = Buffer.from(value, 'base64');
   if (bytes.length < MIN_KEY_BYTES) return `holds ${bytes.length} bytes, at least ${MIN_KEY_BYTES} are required`;
   if (new Set(bytes).size < 16) return 'is plainly not random (too few distinct byte values)';
-  for (let period = 1; period <= 8; period++) {
+  for (let period = 1; period <= 16; period++) {
     let repeats = true;
-    for (let i = period; i < value.length - 2 && repeats; i++) repeats = value[i] === value[i - period];
+    for (let i = period; i < bytes.length && repeats; i++) repeats = bytes[i] === bytes[i - period];
     if (repeats) return 'is plainly not random (a short pattern repeated)';
   }
   return null;

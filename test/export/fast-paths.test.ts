@@ -1,48 +1,15 @@
-import Database from 'better-sqlite3';
-import { createHmac } from 'node:crypto';
-import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli.js';
 import { commandOf } from '../../src/command-line.js';
 import { csvRecord, csvText, needsEscaping } from '../../src/export/csv.js';
-import { neutraliseFormula, pseudonym, pseudonymiser, stateCode, yearOfDate, zip3 } from '../../src/export/deidentify.js';
+import { neutraliseFormula, stateCode, yearOfDate, zip3 } from '../../src/export/deidentify.js';
 import { RESTRICTED_ZIP3 } from '../../src/export/reference-data.js';
-import { watchCommits } from '../../src/store/export.js';
 import { parseDate } from '../../src/time/datetime.js';
-import { tempDir } from '../helpers.js';
 
-// The export replaced general-purpose code on its hot paths (node:crypto's HMAC per member, a regular
-// expression and Date objects per birth date, csv-stringify per row): each fast path must give what
+// The export replaced general-purpose code on its hot paths (a regular expression and Date objects
+// per birth date, csv-stringify per row): each fast path must give what
 // the general code gives, for every input, not only for the ones the CLI tests happen to use.
-
-describe('pseudonymiser', () => {
-  const keys = [
-    Buffer.from('unit-test-key-0123456789abcdefghijklmnop', 'utf8'),
-    Buffer.from('k'),
-    Buffer.alloc(64, 7), // exactly one block
-    Buffer.alloc(65, 9), // longer than a block: hashed first
-    Buffer.from('ключ-🔑-0123456789abcdef0123456789abcdef', 'utf8'),
-  ];
-  const messages: string[] = [];
-  for (let n = 0; n <= 200; n++) messages.push('u'.repeat(n)); // every length around the 55/56 and 119/120 byte boundaries
-  for (const c of ['é', '用', '😀', '\uD800', '\uDC00x', '\u0000']) for (const n of [1, 18, 19, 27, 28, 40]) messages.push(c.repeat(n));
-  messages.push('Ünïcødé-用户', 'zqx-member-001', 'u0000001', '  spaced  ', 'a\nb', `x${'é'.repeat(30)}`);
-
-  it('is createHmac(sha256) in lowercase hex for every message length and text, under every key length', () => {
-    for (const key of keys) {
-      const fast = pseudonymiser(key);
-      for (const m of messages) expect(fast(m), JSON.stringify(m)).toBe(createHmac('sha256', key).update(m, 'utf8').digest('hex'));
-    }
-  });
-
-  it('agrees with pseudonym() call after call (no state carried between messages)', () => {
-    const key = keys[0]!;
-    const fast = pseudonymiser(key);
-    const order = [...messages].reverse().concat(messages.slice(0, 50));
-    for (const m of order) expect(fast(m)).toBe(pseudonym(key, m));
-  });
-});
 
 describe('de-identification fast paths', () => {
   it('yearOfDate is the year parseDate finds, or -1, for any text', () => {
@@ -112,27 +79,6 @@ describe('start-up: only the command that runs is loaded', () => {
       const alone = await buildProgram(name);
       expect(alone.commands.map((c) => c.name())).toEqual([name]);
       expect(alone.commands[0]!.helpInformation()).toBe(all.commands.find((c) => c.name() === name)!.helpInformation());
-    }
-  });
-});
-
-describe('watchCommits', () => {
-  it("sees another connection's commit, and nothing when there was none", () => {
-    const path = join(tempDir('rewards-watch-'), 'w.db');
-    const db = new Database(path);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t (x)');
-    const reader = new Database(path, { readonly: true });
-    const w = watchCommits(path);
-    try {
-      reader.prepare('SELECT count(*) FROM t').get();
-      expect(w.changed()).toBe(false);
-      db.prepare('INSERT INTO t VALUES (1)').run();
-      expect(w.changed()).toBe(true);
-    } finally {
-      w.close();
-      reader.close();
-      db.close();
     }
   });
 });

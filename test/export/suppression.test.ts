@@ -73,7 +73,7 @@ describe('complementarySuppression', () => {
 });
 
 describe('summary tables', () => {
-  it('members: zip3 x band with totals, small cells and their complements empty and flagged', () => {
+  it('members: zip3 x band with totals, small cells and their complements empty and flagged', async () => {
     const tally = new MemberTally();
     const add = (z: string, y: string, n: number) => {
       for (let i = 0; i < n; i++) tally.add(z, y);
@@ -83,7 +83,7 @@ describe('summary tables', () => {
     add('606', '1985', 12);
     add('606', '1990', 3); // small
     add('', '', 30); // unknown zip and birth year
-    const { rows, suppressed } = membersTable(tally.cells(), 11);
+    const { rows, suppressed } = await membersTable(tally.cells(), 11);
     const byKey = new Map(rows.map((r) => [`${r[5]}/${r[6]}`, r]));
     expect(byKey.get('606/1990-1999')).toEqual(['members', '', '', '', '', '606', '1990-1999', '', '', '', 'true']);
     // Row 606: complement is 606/1980-1989 (12 < total 15); then column 1980-1989 needs another: 021 (20).
@@ -103,11 +103,11 @@ describe('summary tables', () => {
     check((r) => r[6]);
   });
 
-  it('members: an empty population still shows its total of 0', () => {
-    expect(membersTable([], 11).rows).toEqual([['members', '', '', '', '', TOTAL, TOTAL, 0, '', '', 'false']]);
+  it('members: an empty population still shows its total of 0', async () => {
+    expect((await membersTable([], 11)).rows).toEqual([['members', '', '', '', '', TOTAL, TOTAL, 0, '', '', 'false']]);
   });
 
-  it('grants: distinct members per cell from rows grouped by member, rule x period with totals', () => {
+  it('grants: distinct members per cell from rows grouped by member, rule x period with totals', async () => {
     const t = new GrantTally();
     // m1 earns five-days twice in 2026-03 and once in 2026-04; m2 once in 2026-03.
     t.add('m1', 'c', 'USD', 'five-days', '2026-03', 500);
@@ -121,7 +121,7 @@ describe('summary tables', () => {
     expect(get('five-days', null)).toMatchObject({ members: 2, grants: 4, amount_cents: 2000 });
     expect(get(null, '2026-03')).toMatchObject({ members: 2, grants: 4, amount_cents: 4000 });
     expect(get(null, null)).toMatchObject({ members: 2, grants: 5, amount_cents: 4500 });
-    const { rows } = grantsTables(cells, 2);
+    const { rows } = await grantsTables(cells, 2);
     expect(rows.map((r) => `${r[3]}/${r[4]}`)).toEqual([
       'birth/2026-03',
       'birth/(total)',
@@ -134,7 +134,7 @@ describe('summary tables', () => {
     ]);
   });
 
-  it('grants: a small rule hides its cells, its total, and complements in the period column', () => {
+  it('grants: a small rule hides its cells, its total, and complements in the period column', async () => {
     const cells = [
       { campaign_id: 'c', currency: 'USD', rule_id: 'birth', period: '2026', members: 30, grants: 30, amount_cents: 75000 },
       { campaign_id: 'c', currency: 'USD', rule_id: 'birth', period: null, members: 30, grants: 30, amount_cents: 75000 },
@@ -145,7 +145,7 @@ describe('summary tables', () => {
       { campaign_id: 'c', currency: 'USD', rule_id: null, period: '2026', members: 32, grants: 49, amount_cents: 83700 },
       { campaign_id: 'c', currency: 'USD', rule_id: null, period: null, members: 32, grants: 49, amount_cents: 83700 },
     ];
-    const { rows, suppressed } = grantsTables(cells, 11);
+    const { rows, suppressed } = await grantsTables(cells, 11);
     const hidden = rows.filter((r) => r[10] === 'true').map((r) => `${r[3]}/${r[4]}`);
     expect(hidden).toEqual(['five-days/2026', 'five-days/(total)', 'ten/2026', 'ten/(total)']);
     expect(suppressed).toBe(4);

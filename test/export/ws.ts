@@ -12,8 +12,8 @@ import { stringify } from 'csv-stringify/sync';
 import { type CliResult, runCli, tempDir } from '../helpers.js';
 
 export const KEYS = {
-  TEST_KEY_ACME: 'test-only-acme-key-3f9c1e7a5b2d4c6e8f0a1b3c5d7e9f11',
-  TEST_KEY_GLOBEX: 'test-only-globex-key-0a2b4c6d8e1f3a5b7c9d0e2f4a6b8c',
+  TEST_KEY_ACME: 'ctt1zTMcpNi0SYBlOkYHFEL87UoBt4E++CLksm5+LIE=',
+  TEST_KEY_GLOBEX: '6JJM7Zyt573K/Qpq48YcvR+7BLm7wfz2KOdVytXCvuI=',
 };
 
 /** The pseudonym as the README defines it, computed independently of src/. */
