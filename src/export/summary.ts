@@ -240,8 +240,14 @@ export async function protect(
     );
     if (narrow.size === 0) return { hidden, amountHidden };
     let acted = false;
+    // One change per row or column per round: a change can widen every narrow cell of its lines,
+    // and hiding more than that is lost detail.
+    const touched = new Set<number[]>();
     for (const cell of narrow) {
-      const near = [...new Set(linesOf.filter((l) => l.includes(cell)).flat())].filter((i) => i !== cell && !hidden[i]);
+      const mine = linesOf.filter((l) => l.includes(cell));
+      if (mine.some((l) => touched.has(l))) continue;
+      for (const l of mine) touched.add(l);
+      const near = [...new Set(mine.flat())].filter((i) => i !== cell && !hidden[i]);
       const smallest = (xs: number[]) => xs.sort((x, y) => values[x]! - values[y]! || x - y)[0];
       const amount = grants ? smallest(near.filter((i) => !amountHidden[i] && !unitAmount.has(cells[i]!.row))) : undefined;
       if (amount !== undefined) {

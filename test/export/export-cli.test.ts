@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,7 +10,10 @@ process.umask(0o022);
 // Each test runs the CLI as a subprocess, some several times: more than vitest's 5 s on a busy machine.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
-const AS_OF = '2026-04-30';
+// acme is a Safe Harbor (year) partner: its release carries data up to the end of the last complete
+// year, so it is exported as of a year end; globex (month precision, expert determination) as of any day.
+const AS_OF = '2026-12-31';
+const GLOBEX_AS_OF = '2026-04-30';
 const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const CONFIG = {
@@ -36,7 +39,8 @@ const CONFIG = {
     },
   ],
   partners: [
-    { id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'] },
+    // k_anonymity 1: these tests pin the Safe Harbor rules row by row (test/export/release-privacy.test.ts covers k).
+    { id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], k_anonymity: 1 },
     {
       id: 'globex',
       key_env: 'TEST_KEY_GLOBEX',
@@ -74,10 +78,10 @@ for (let i = 31; i <= 42; i++) members.push(member(i, '60614', `1985-11-${10 + (
 for (let i = 43; i <= 45; i++) members.push(member(i, '10013', `1992-07-2${i - 43}`, { state: 'NY' }));
 for (let i = 46; i <= 47; i++) members.push(member(i, '03601', `1988-03-0${i - 45}`, { state: 'NH' }));
 members.push(member(48, '', '', { zip: undefined, birth_date: undefined, state: '=HYPERLINK("http://evil.example")' }));
-// Ages at the as-of date: 95 -> 90+; 89 but 90 later in 2026 -> 90+; 89 all year -> 1937.
+// Ages at the as-of date: 96 -> 80+; 80 on the as-of date -> 80+; 79 all year -> 1947.
 members[0]!.birth_date = '1930-06-15';
-members[1]!.birth_date = '1936-12-31';
-members[2]!.birth_date = '1937-01-01';
+members[1]!.birth_date = '1946-12-31';
+members[2]!.birth_date = '1947-01-01';
 // Without consent, with grants and events of their own.
 for (let i = 49; i <= 52; i++) members.push(member(i, '02139', '1980-05-05', { share_consent: false }));
 // Another partner's members, and members of no partner.
@@ -94,7 +98,7 @@ const events: EventIn[] = [
   { user_id: id(1), event_type: 'data_logged', date: '2026-03-02' },
   { user_id: id(1), event_type: 'data_logged', date: '2026-04-05' },
   { user_id: id(1), event_type: 'data_logged', date: '2026-02-28' },
-  { user_id: id(1), event_type: 'data_logged', date: '2026-05-01' },
+  { user_id: id(1), event_type: 'data_logged', date: '2026-06-01' },
   { user_id: id(1), event_type: '+symptom_logged', date: '2026-04-10' },
   { user_id: id(1), event_type: '+symptom_logged', date: '2026-04-10' },
   { user_id: id(1), event_type: 'mood_logged', date: '2026-04-10' },
@@ -119,7 +123,7 @@ for (let i = 43; i <= 46; i++) g('ten-symptoms', i, '2026-04-15'); // 4 members:
 g('birth', 49, '2026-03-05'); // no consent
 g('birth', 53, '2026-03-05'); // globex
 g('five-days', 54, '2026-04-20'); // globex
-g('ten-symptoms', 1, '2026-05-10'); // after the as-of date
+g('ten-symptoms', 1, '2027-01-10'); // after the as-of date
 g('x', 2, '2026-03-05', 'other-campaign'); // not a partner campaign
 
 let ws: Ws;
@@ -139,8 +143,22 @@ beforeAll(async () => {
 
 describe('rewards export: the folder', () => {
   it('prints the documented --json object', () => {
-    expect(Object.keys(json).sort()).toEqual(['as_of', 'dir', 'excluded_no_consent', 'files', 'members', 'partner', 'safe_harbor']);
+    expect(Object.keys(json).sort()).toEqual([
+      'as_of',
+      'data_through',
+      'dir',
+      'excluded_no_consent',
+      'files',
+      'k_anonymity',
+      'key_fingerprint',
+      'members',
+      'partner',
+      'reissue',
+      'release',
+      'safe_harbor',
+    ]);
     expect(json).toMatchObject({ partner: 'acme', as_of: AS_OF, dir, members: acmeConsenting.length, excluded_no_consent: 4, safe_harbor: true });
+    expect(json).toMatchObject({ data_through: AS_OF, release: '2026', reissue: false, k_anonymity: { k: 1, generalised_rows: 0, below_k: 0 } });
     expect(json.files.map((f) => f.name)).toEqual(['members.csv', 'grants.csv', 'activity.csv', 'summary.csv']);
   });
 
@@ -183,16 +201,16 @@ describe('rewards export: the folder', () => {
     }
   });
 
-  it('generalises: zip3 with restricted areas as 000, birth years top-coded at 90+, USPS states only', () => {
+  it('generalises: zip3 with restricted areas as 000 without a state, birth years top-coded at 80+, USPS states only', () => {
     const rows = new Map(readCsv(join(dir, 'members.csv')).slice(1).map((r) => [r[0], r.slice(1)]));
     const of = (i: number) => rows.get(hmac(KEYS.TEST_KEY_ACME, id(i)))!;
-    expect(of(1)).toEqual(['90+', '021', 'MA']);
-    expect(of(2)).toEqual(['90+', '021', 'MA']);
-    expect(of(3)).toEqual(['1937', '021', 'MA']);
+    expect(of(1)).toEqual(['80+', '021', 'MA']);
+    expect(of(2)).toEqual(['80+', '021', 'MA']);
+    expect(of(3)).toEqual(['1947', '021', 'MA']);
     expect(of(31)).toEqual(['1985', '606', 'IL']);
     expect(of(43)).toEqual(['1992', '100', 'NY']);
-    expect(of(46)).toEqual(['1988', '000', 'NH']);
-    expect(of(47)).toEqual(['1988', '000', 'NH']);
+    expect(of(46)).toEqual(['1988', '000', '']);
+    expect(of(47)).toEqual(['1988', '000', '']);
     expect(of(48)).toEqual(['', '', '']);
   });
 
@@ -236,16 +254,22 @@ describe('rewards export: the folder', () => {
       ['five-days', '(total)', '', '', '', 'true'],
       ['ten-symptoms', '2026', '', '', '', 'true'],
       ['ten-symptoms', '(total)', '', '', '', 'true'],
-      ['(total)', '2026', '46', '49', '83700', 'false'],
-      ['(total)', '(total)', '46', '49', '83700', 'false'],
+      // With the rewards known (500 and 300 cents), the totals' amounts would solve the hidden cells:
+      // 500 a + 300 b = 8700 and a + b = 19 give a = 15. The audit hides the amounts of the totals.
+      ['(total)', '2026', '46', '49', '', 'amount'],
+      ['(total)', '(total)', '46', '49', '', 'amount'],
     ]);
     const mem = new Map(rows.filter((r) => r[0] === 'members').map((r) => [`${r[5]}/${r[6]}`, [r[7], r[10]]]));
     expect(mem.get('(total)/(total)')).toEqual([String(acmeConsenting.length), 'false']);
     expect(mem.get('000/(total)')).toEqual(['', 'true']); // 2 members
     expect(mem.get('100/(total)')).toEqual(['', 'true']); // 3 members
-    expect(mem.get('606/(total)')).toEqual(['12', 'false']);
-    expect(mem.get('606/1980-1989')).toEqual(['12', 'false']);
-    expect(mem.get('021/90+')).toEqual(['', 'true']);
+    // 606 is one cell (12 in the 1980s): shown, it would pin the hidden cells of the 1980s column to
+    // less than 5 apart given the column total, so the audit hides it and its row total.
+    expect(mem.get('606/(total)')).toEqual(['', 'true']);
+    expect(mem.get('606/1980-1989')).toEqual(['', 'true']);
+    expect(mem.get('021/(total)')).toEqual(['30', 'false']);
+    expect(mem.get('(total)/1980-1989')).toEqual(['24', 'false']);
+    expect(mem.get('021/80+')).toEqual(['', 'true']);
     // No row or column of the members table is left with exactly one hidden cell.
     for (const col of [5, 6]) {
       const hidden = new Map<string, number>();
@@ -263,7 +287,7 @@ describe('rewards export: the folder', () => {
       date_precision: 'year',
       safe_harbor: true,
       expert_determination_required: false,
-      key_fingerprint: createHash('sha256').update(KEYS.TEST_KEY_ACME).digest('hex').slice(0, 16),
+      key_fingerprint: createHmac('sha256', Buffer.from(KEYS.TEST_KEY_ACME!, 'utf8')).update('rewards partner key fingerprint v1').digest('hex').slice(0, 16),
       min_cell_size: 11,
       require_consent: true,
       members: acmeConsenting.length,
@@ -322,12 +346,12 @@ describe('rewards export: reruns and partners', () => {
 
   it('gives unrelated pseudonyms at another partner; month precision is flagged as not Safe Harbor', async () => {
     // Member 53 belongs to globex: its pseudonym there is keyed with globex's key.
-    const r = await ws.cli(['export', '--partner', 'globex', '--as-of', AS_OF, '--json']);
+    const r = await ws.cli(['export', '--partner', 'globex', '--as-of', GLOBEX_AS_OF, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('NOT HIPAA Safe Harbor');
     const out = parseJsonOutput<{ safe_harbor: boolean; members: number; excluded_no_consent: number }>(r);
     expect(out).toMatchObject({ safe_harbor: false, members: 5, excluded_no_consent: 0 }); // require_consent: false
-    const gdir = ws.exportDir('globex', AS_OF);
+    const gdir = ws.exportDir('globex', GLOBEX_AS_OF);
     const globexMembers = readCsv(join(gdir, 'members.csv')).slice(1).map((x) => x[0]);
     expect(new Set(globexMembers)).toEqual(new Set([53, 54, 55, 56, 57].map((i) => hmac(KEYS.TEST_KEY_GLOBEX, id(i)))));
     const activity = readCsv(join(gdir, 'activity.csv')).slice(1);
@@ -341,9 +365,9 @@ describe('rewards export: reruns and partners', () => {
 
     // The same member moved to acme gets an unrelated pseudonym there.
     await ingestMembers(ws, [member(53, '94110', '1990-01-01', { partner: 'acme' })], 'members-moved.csv');
-    const r2 = await ws.cli(['export', '--partner', 'acme', '--as-of', '2026-04-29', '--json']);
+    const r2 = await ws.cli(['export', '--partner', 'acme', '--as-of', '2027-12-31', '--json']);
     expect(r2.code, r2.stderr).toBe(0);
-    const acme = readCsv(join(ws.exportDir('acme', '2026-04-29'), 'members.csv')).map((x) => x[0]);
+    const acme = readCsv(join(ws.exportDir('acme', '2027-12-31'), 'members.csv')).map((x) => x[0]);
     expect(acme).toContain(hmac(KEYS.TEST_KEY_ACME, id(53)));
     expect(acme).not.toContain(hmac(KEYS.TEST_KEY_GLOBEX, id(53)));
     expect(globexMembers).not.toContain(hmac(KEYS.TEST_KEY_ACME, id(53)));
@@ -374,7 +398,7 @@ describe('rewards export: refusals touch nothing', () => {
   bad('a path as partner exits 64', ['--partner', '../x', '--as-of', AS_OF], {}, 64, 'is not a partner');
   bad('a bad --as-of exits 64', ['--partner', 'acme', '--as-of', '2026-02-30'], {}, 64, '--as-of');
   bad('a missing key exits 78', ['--partner', 'acme', '--as-of', AS_OF], { TEST_KEY_ACME: undefined }, 78, 'TEST_KEY_ACME is not set');
-  bad('a short key exits 78', ['--partner', 'acme', '--as-of', AS_OF], { TEST_KEY_ACME: 'x'.repeat(31) }, 78, 'at least 32');
+  bad('a short key exits 78', ['--partner', 'acme', '--as-of', AS_OF], { TEST_KEY_ACME: Buffer.alloc(31, 9).toString('base64') }, 78, 'at least 32');
   bad('a missing database exits 66', ['--partner', 'acme', '--as-of', AS_OF], {}, 66, 'rewards.db');
 
   it('a config without partners exits 78', async () => {
@@ -412,7 +436,7 @@ describe('rewards export after rewards run', () => {
           rules: [{ id: 'three-days', type: 'streak', event_type: 'data_logged', days: 3, reward: { code: 'GIFT-3D', amount_cents: 300, currency: 'USD' } }],
         },
       ],
-      partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['streaks'], min_cell_size: 2 }],
+      partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['streaks'], min_cell_size: 2, date_precision: 'month', safe_harbor: false }],
     };
     const w = makeWs(config, 'rewards-export-run-');
     await ingestMembers(w, [
@@ -430,7 +454,7 @@ describe('rewards export after rewards run', () => {
     expect(r.code, r.stderr).toBe(0);
     const rows = readCsv(join(w.exportDir('acme', '2026-03-31'), 'grants.csv')).slice(1);
     expect(rows.sort()).toEqual(
-      ['run-a', 'run-b'].map((u) => [hmac(KEYS.TEST_KEY_ACME, u), 'streaks', 'three-days', 'GIFT-3D', '300', 'USD', '2026']).sort(),
+      ['run-a', 'run-b'].map((u) => [hmac(KEYS.TEST_KEY_ACME, u), 'streaks', 'three-days', 'GIFT-3D', '300', 'USD', '2026-03']).sort(),
     );
     const summary = readCsv(join(w.exportDir('acme', '2026-03-31'), 'summary.csv'));
     expect(summary.find((x) => x[0] === 'grants' && x[3] === '(total)' && x[4] === '(total)')!.slice(7)).toEqual(['2', '2', '600', 'false']);
@@ -483,12 +507,14 @@ describe('rewards export: day precision, and a partner without campaigns', () =>
       ['members.csv', 1],
       ['grants.csv', 0],
       ['activity.csv', 0],
-      ['summary.csv', 4], // members: 606/unknown, 606/(total), (total)/unknown, (total)/(total), all hidden
+      ['summary.csv', 4], // members: unknown/unknown, unknown/(total), (total)/unknown, (total)/(total), all hidden
     ]);
+    // One member cannot be 5-anonymous: the row is generalised as far as it goes, and the manifest says so.
     expect(readCsv(join(w.exportDir('bare', '2026-03-09'), 'members.csv'))).toEqual([
       ['member', 'birth_year', 'zip3', 'state'],
-      [hmac(KEYS.TEST_KEY_GLOBEX, 'bare-a'), '', '606', ''],
+      [hmac(KEYS.TEST_KEY_GLOBEX, 'bare-a'), '', '', ''],
     ]);
+    expect(JSON.parse(readFileSync(join(w.exportDir('bare', '2026-03-09'), 'manifest.json'), 'utf8')).k_anonymity).toEqual({ k: 5, generalised_rows: 1, below_k: 1 });
     expect(sha256sumCheck(w.exportDir('bare', '2026-03-09')).code).toBe(0);
   });
 });
