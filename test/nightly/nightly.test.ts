@@ -48,7 +48,7 @@ describe('rewards nightly', () => {
     expect(status.last_nightly).toMatchObject({ as_of: '2026-03-31', status: 'ok', exit_code: 0 });
     expect(status.inbox_waiting).toEqual({ members: [], events: [] });
     expect(status.grant_files[0]).toMatchObject({ as_of: '2026-03-31', grants: runs[0]!.grants, present: true });
-    expect(status.exports.map((e: { partner_id: string }) => e.partner_id)).toEqual(['acme', 'globex']);
+    expect(status.exports.map((e: { partner_id: string }) => e.partner_id)).toEqual(['globex']);
     expect(status.campaigns).toEqual([{ id: 'spring-2026', start: '2026-03-01', end: '2026-03-31', phase: 'closed' }]);
   });
 
