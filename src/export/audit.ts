@@ -1,4 +1,5 @@
 import highsPackage, { type Highs, type InitOptions } from 'highs';
+import { setFlagsFromString } from 'node:v8';
 import { TOTAL } from './suppression.js';
 
 /**
@@ -54,6 +55,10 @@ type HighsSolver = Highs;
 let solver: Promise<HighsSolver> | null = null;
 /** The solver is a WebAssembly module, loaded once and only when a table has hidden cells. */
 function highs(): Promise<HighsSolver> {
+  // The problems here are tiny: V8's optimising tier would spend longer compiling the solver's large
+  // module (and 80 MB) than the solves take. Set before the module is compiled; nothing else here
+  // uses WebAssembly.
+  if (!solver) setFlagsFromString('--liftoff-only');
   solver ??= highsLoader();
   return solver;
 }

@@ -157,6 +157,8 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     staging = prepared.staging;
     const dir = staging;
 
+    // Each file's fsync runs while the next file is written; all are awaited before the manifest.
+    const durable: Promise<void>[] = [];
     /** Streams rows into one CSV file, yielding now and then so that a signal is noticed. */
     const pump = async <R extends readonly (string | number)[]>(name: string, header: readonly string[], rows: Iterable<R>, each?: (row: R) => void): Promise<FileInfo> => {
       const w = new CsvFileWriter(join(dir, name), header);
@@ -169,7 +171,9 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
           o.signal.throwIfAborted();
         }
       }
-      return w.close();
+      const done = w.finish();
+      durable.push(done.durable);
+      return done.file;
     };
 
     let counts: PopulationCounts;
@@ -225,6 +229,7 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
       reissue = true;
     }
 
+    await Promise.all(durable);
     o.signal?.throwIfAborted();
     const manifest = buildManifest(o, generatedAt, release, content, reissue, prior);
     const m = writeDurable(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

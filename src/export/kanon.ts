@@ -35,7 +35,7 @@ const MAX_LEVEL = 4;
 
 /** A combination at a generalisation level (0: as it is ... 4: nothing left). */
 export function generalise(q: Qi, level: number): Qi {
-  if (level <= 0) return q;
+  if (level <= 0) return { birth_year: q.birth_year, zip3: q.zip3, state: q.state };
   const state = '';
   const zip3 = level >= 2 ? '' : q.zip3;
   const birth_year = level >= 4 ? '' : level >= 3 ? birthYearBand(q.birth_year) : q.birth_year;
