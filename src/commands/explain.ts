@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { explainMember } from '../rules/explain.js';
+import { explainMember } from '../views/explain.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
 import { asOfOption, campaignOption } from './options.js';
 

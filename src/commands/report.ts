@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { UsageError } from '../errors.js';
-import { campaignReport, type ReportRow } from '../rules/report.js';
+import { campaignReport, type ReportRow } from '../views/report.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
 import { asOfOption, campaignOption } from './options.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { applyRun, planRun, runSummary } from '../grants/run.js';
+import { applyRun, planRun, prepareRollups, runSummary } from '../grants/run.js';
 import { collect, config, contextFrom, type Context, openStore, printJson, say, withLock } from './context.js';
 import { asOfOption, campaignOption } from './options.js';
 import { grantId } from '../rules/campaign.js';
@@ -42,7 +42,7 @@ export async function runCommand(ctx: Context, flags: RunFlags) {
   const db = openStore(ctx, { mustExist: flags.dryRun ?? false });
   try {
     if (flags.dryRun) {
-      const plan = planRun(db, cfg.config, { asOf, campaignIds: ids, full: true, readOnly: true });
+      const plan = planRun(db, cfg.config, { asOf, campaignIds: ids, full: true });
       const summary = runSummary(plan);
       const all = plan.campaigns.flatMap((c) => [...c.granted.map((g) => ({ g, over: false })), ...c.overBudget.map((g) => ({ g, over: true }))]);
       if (ctx.json) {
@@ -74,6 +74,7 @@ export async function runCommand(ctx: Context, flags: RunFlags) {
     }
     const grantsDir = cfg.resolvePath(cfg.config.paths.grants);
     const result = await withLock(db, 'run', () => {
+      prepareRollups(db, cfg.config, { asOf, campaignIds: ids });
       const plan = planRun(db, cfg.config, { asOf, campaignIds: ids });
       return { plan, res: applyRun(db, plan, grantsDir) };
     });

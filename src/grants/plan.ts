@@ -1,16 +1,4 @@
-import type { Reward } from '../config/schema.js';
-
-/** A grant a member has earned and not yet been granted. */
-export interface Candidate {
-  campaign_id: string;
-  rule_id: string;
-  /** Position of the rule in the campaign's config: the budget's tie-breaker after the date. */
-  rule_index: number;
-  user_id: string;
-  seq: number;
-  earned_on: string;
-  reward: Reward;
-}
+import type { Candidate } from '../rules/candidates.js';
 
 export interface BudgetPlan {
   granted: Candidate[];

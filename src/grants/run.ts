@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Campaign, Config } from '../config/schema.js';
-import { campaignCandidates, campaignSources } from '../rules/candidates.js';
+import { type Candidate, campaignCandidates, campaignSources } from '../rules/candidates.js';
 import { campaignFingerprint, campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
 import type { Db } from '../store/db.js';
 import {
@@ -21,7 +21,7 @@ import {
 } from '../store/rules.js';
 import { nowIso } from '../store/db.js';
 import { type Rollups, syncRollups } from '../store/sources.js';
-import { applyBudget, type Candidate } from './plan.js';
+import { applyBudget } from './plan.js';
 import { writeGrantFile } from './grant-file.js';
 
 export interface CampaignPlan {
@@ -49,14 +49,26 @@ export interface PlanOptions {
   campaignIds: string[];
   /** Evaluate every member even where an incremental run would do (for dry runs of new rules). */
   full?: boolean;
-  /**
-   * Write nothing to the database (dry runs, explain, report: no writer lock held). Otherwise
-   * planning builds the stored rollup of a `where` rule's source the first time and folds new
-   * events into it when they are many (store/sources.ts).
-   */
-  readOnly?: boolean;
-  /** The rollups to read, when the caller synced them itself in the transaction it plans in. */
+  /** The rollups to read, when the caller synced them itself in the read transaction it plans in. */
   rollups?: Rollups;
+}
+
+/** The campaigns a plan covers. */
+function selectCampaigns(config: Config, campaignIds: readonly string[]): Campaign[] {
+  return campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+}
+
+/**
+ * The write that comes before a run's plan: the stored rollups of the open campaigns' `where`
+ * sources are built the first time and brought up to date when many events arrived since
+ * (store/sources.ts). A cache of what the plan reads, so repeating it changes no result; the caller
+ * holds the writer lock.
+ */
+export function prepareRollups(db: Db, config: Config, opts: Pick<PlanOptions, 'asOf' | 'campaignIds'>): void {
+  db.transaction(() => {
+    const open = selectCampaigns(config, opts.campaignIds).filter((c) => campaignPhase(c, opts.asOf) === 'open');
+    syncRollups(db, open.flatMap(campaignSources), watermarks(db).events, { write: true });
+  }).immediate();
 }
 
 function planCampaign(
@@ -132,19 +144,19 @@ function planCampaign(
   };
 }
 
+/**
+ * What a run would grant, as of a date: inputs in, plan out, nothing written (TEMP tables aside).
+ * One read transaction, so the watermark, the rollups and every campaign see one snapshot.
+ */
 export function planRun(db: Db, config: Config, opts: PlanOptions): RunPlan {
-  const selected = opts.campaignIds.length ? config.campaigns.filter((c) => opts.campaignIds.includes(c.id)) : config.campaigns;
-  // One transaction: the watermark, the rollups and every campaign see the same snapshot of the
-  // data. IMMEDIATE when the rollups are written: a read transaction upgraded to a write one fails
-  // at once (SQLITE_BUSY_SNAPSHOT) if any other connection wrote since it began.
-  const plan = db.transaction(() => {
+  const selected = selectCampaigns(config, opts.campaignIds);
+  return db.transaction(() => {
     const wm = watermarks(db);
     const open = selected.filter((c) => campaignPhase(c, opts.asOf) === 'open');
-    const rollups = opts.rollups ?? syncRollups(db, open.flatMap(campaignSources), wm.events, { write: !opts.readOnly });
+    const rollups = opts.rollups ?? syncRollups(db, open.flatMap(campaignSources), wm.events, { write: false });
     const campaigns = selected.map((c) => planCampaign(db, c, opts.asOf, wm, opts.full ?? false, rollups));
     return { as_of: opts.asOf, campaigns, watermark: wm };
-  });
-  return opts.readOnly ? plan() : plan.immediate();
+  })();
 }
 
 export interface RunResult {

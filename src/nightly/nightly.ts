@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LoadedConfig } from '../config/load.js';
 import { EXIT, type ExitCode, RewardsError } from '../errors.js';
-import { applyRun, planRun, repairGrantFiles } from '../grants/run.js';
+import { applyRun, planRun, prepareRollups, repairGrantFiles } from '../grants/run.js';
 import { ingestFiles, type FileReport } from '../ingest/ingest-files.js';
 import { applyPrune, prunePlan } from '../retention/prune.js';
 import type { Db } from '../store/db.js';
@@ -128,6 +128,7 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
   for (const date of dates) {
     opts.onStep?.(`run ${date}`);
     try {
+      prepareRollups(db, config, { asOf: date, campaignIds: [] });
       const res = applyRun(db, planRun(db, config, { asOf: date, campaignIds: [] }), grantsDir);
       summary.runs.push({ as_of: date, run_id: res.run_id, grants: res.grants, amount_cents: res.amount_cents, file: res.file });
     } catch (err) {

@@ -1,9 +1,20 @@
-import type { Campaign, Rule } from '../config/schema.js';
+import type { Campaign, Reward, Rule } from '../config/schema.js';
 import type { Db } from '../store/db.js';
 import { type ActivitySource, eligibleAmong, iterateMemberActivity } from '../store/rules.js';
 import type { Rollups } from '../store/sources.js';
-import type { Candidate } from '../grants/plan.js';
 import { evaluateRule, grantCap, joinedDays } from './evaluate.js';
+
+/** A grant a member has earned and not yet been granted. */
+export interface Candidate {
+  campaign_id: string;
+  rule_id: string;
+  /** Position of the rule in the campaign's config: the budget's tie-breaker after the date. */
+  rule_index: number;
+  user_id: string;
+  seq: number;
+  earned_on: string;
+  reward: Reward;
+}
 
 export function ruleSource(campaign: Campaign, rule: Rule): ActivitySource {
   return { eventType: rule.event_type, where: rule.where, partners: campaign.eligible_partners };

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { RuleSchema, CampaignSchema } from '../../src/config/schema.js';
 import { evaluateRule, progressText, streaks, type DayCount } from '../../src/rules/evaluate.js';
 import { campaignPhase, countingWindow, grantId } from '../../src/rules/campaign.js';
-import { applyBudget, type Candidate } from '../../src/grants/plan.js';
+import { applyBudget } from '../../src/grants/plan.js';
+import type { Candidate } from '../../src/rules/candidates.js';
 import { dates } from './ws.js';
 
 const R = { code: 'G', amount_cents: 100, currency: 'USD' };

@@ -3,8 +3,8 @@ import type { Db } from '../store/db.js';
 import { campaignSpent, countActiveMembers, ruleTotals, watermarks } from '../store/rules.js';
 import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
-import { campaignPhase, type CampaignPhase, countingWindow } from './campaign.js';
-import { campaignSources, ruleSource } from './candidates.js';
+import { campaignPhase, type CampaignPhase, countingWindow } from '../rules/campaign.js';
+import { campaignSources, ruleSource } from '../rules/candidates.js';
 
 export interface ReportRow {
   campaign_id: string;
@@ -34,7 +34,7 @@ function reportIn(db: Db, config: Config, campaignIds: string[], asOf: string): 
   const rollups = syncRollups(db, counted.flatMap(campaignSources), watermarks(db).events, { write: false });
   // Grants waiting over budget, per rule: what a run as of this date would leave over budget.
   const overBudget = new Map<string, number>();
-  for (const p of planRun(db, config, { asOf, campaignIds: campaigns.map((c) => c.id), full: true, readOnly: true, rollups }).campaigns) {
+  for (const p of planRun(db, config, { asOf, campaignIds: campaigns.map((c) => c.id), full: true, rollups }).campaigns) {
     for (const g of p.overBudget) {
       const key = `${g.campaign_id}\u0000${g.rule_id}`;
       overBudget.set(key, (overBudget.get(key) ?? 0) + 1);

@@ -3,8 +3,8 @@ import type { Db } from '../store/db.js';
 import { activityOfUser, grantsOfUser, memberPartner, watermarks } from '../store/rules.js';
 import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
-import { campaignPhase, type CampaignPhase, countingWindow, grantId } from './campaign.js';
-import { type DayCount, evaluateRule, progressText, streaks } from './evaluate.js';
+import { campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
+import { type DayCount, evaluateRule, progressText, streaks } from '../rules/evaluate.js';
 
 export interface EarningExplained {
   seq: number;
@@ -71,7 +71,7 @@ function explainIn(db: Db, config: Config, userId: string, campaignIds: string[]
     const overBudget = (ruleId: string, seq: number): boolean => {
       if (c.budget_cents === undefined) return false;
       over ??= new Set(
-        planRun(db, config, { asOf, campaignIds: [c.id], full: true, readOnly: true, rollups })
+        planRun(db, config, { asOf, campaignIds: [c.id], full: true, rollups })
           .campaigns.flatMap((p) => p.overBudget)
           .filter((g) => g.user_id === userId)
           .map((g) => `${g.rule_id}\u0000${g.seq}`),
