@@ -1,38 +1,24 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { COMMAND_NAMES, type CommandName, commandOf } from './command-line.js';
+import * as explain from './commands/explain.js';
+import * as exportCommand from './commands/export.js';
+import * as ingest from './commands/ingest.js';
+import * as keygen from './commands/keygen.js';
+import * as nightly from './commands/nightly.js';
+import * as prune from './commands/prune.js';
+import * as rejects from './commands/rejects.js';
+import * as report from './commands/report.js';
+import * as run from './commands/run.js';
+import * as status from './commands/status.js';
 import { EXIT, RewardsError } from './errors.js';
 
 /** The one place that turns errors into exit codes (src/main.ts then exits with it). */
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-interface CommandModule {
-  register(program: Command): void;
-}
+/** The commands, in the order help lists them; each module registers its own. */
+const COMMANDS: readonly { register(program: Command): void }[] = [ingest, rejects, run, explain, report, prune, status, nightly, exportCommand, keygen];
 
-/**
- * Each command's module (help lists them in COMMAND_NAMES' order). Loaded on demand: each pulls in
- * its whole core (ingest parsers, rules, grant files...), and loading all of them cost any one
- * command's run about 60 ms of CPU at start-up (0.24 s against 0.18 s for what `export` needs).
- */
-const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
-  ingest: () => import('./commands/ingest.js'),
-  rejects: () => import('./commands/rejects.js'),
-  run: () => import('./commands/run.js'),
-  explain: () => import('./commands/explain.js'),
-  report: () => import('./commands/report.js'),
-  prune: () => import('./commands/prune.js'),
-  status: () => import('./commands/status.js'),
-  nightly: () => import('./commands/nightly.js'),
-  export: () => import('./commands/export.js'),
-  keygen: () => import('./commands/keygen.js'),
-};
-
-/**
- * The program with every command, or only with `only`: a program that will run one command parses
- * and helps the same with or without the others registered.
- */
-export async function buildProgram(only: CommandName | null = null): Promise<Command> {
+export function buildProgram(): Command {
   const program = new Command('rewards')
     .description("Run a health app's member-incentive program: ingest exports, grant rewards, export de-identified data.")
     .version(pkg.version)
@@ -43,16 +29,14 @@ export async function buildProgram(only: CommandName | null = null): Promise<Com
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
-  const names = only ? [only] : COMMAND_NAMES;
-  const mods = await Promise.all(names.map((n) => COMMANDS[n]()));
-  for (const mod of mods) mod.register(program);
+  for (const c of COMMANDS) c.register(program);
   for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const program = await buildProgram(commandOf(argv.slice(2)));
+    const program = buildProgram();
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
   } catch (err) {

@@ -46,16 +46,16 @@ export function cliEnv(env: Record<string, string | undefined> = {}): NodeJS.Pro
   return out;
 }
 
-/** Starts `node bin/rewards ARGS` and returns the child (for tests that signal it). */
+/** Starts `bin/rewards ARGS` (the executable, with its shebang) and returns the child (for tests that signal it). */
 export function spawnCli(args: string[], opts: Omit<CliOptions, 'input' | 'timeoutMs'> = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], {
+  return spawn(BIN, args, {
     cwd: opts.cwd ?? PROJECT_ROOT,
     env: cliEnv(opts.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
 }
 
-/** Runs `node bin/rewards ARGS` to the end: exit code, stdout and stderr as text. */
+/** Runs `bin/rewards ARGS` to the end: exit code, stdout and stderr as text. */
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawnCli(args, opts);

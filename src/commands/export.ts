@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { EXIT, RewardsError } from '../errors.js';
-import type { Context } from './context.js';
+import { exportPartner, findPartner } from '../export/export.js';
+import { partnerKey } from '../export/key.js';
+import { acquireLock } from '../store/lock.js';
+import { VERSION } from '../version.js';
+import { config, type Context, contextFrom, openStore, printJson, say, warn } from './context.js';
+import { asOfOption } from './options.js';
 
 interface ExportFlags {
   partner: string;
@@ -27,22 +32,10 @@ date again replaces it atomically. A Safe Harbor export carries data up to the e
 complete year on or before the as-of date; every export within one year carries the same data files.
 See README, "rewards export", for the de-identification rules.`,
     )
-    .action(async (flags: ExportFlags, cmd: Command) => {
-      const { contextFrom } = await import('./context.js');
-      await runExport(contextFrom(cmd), flags);
-    });
+    .action((flags: ExportFlags, cmd: Command) => runExport(contextFrom(cmd), flags));
 }
 
 export async function runExport(ctx: Context, flags: ExportFlags): Promise<void> {
-  const [{ exportPartner, findPartner }, { partnerKey }, { acquireLock }, { VERSION }, { config, openStore, printJson, say, warn }, { asOfOption }] =
-    await Promise.all([
-      import('../export/export.js'),
-      import('../export/key.js'),
-      import('../store/lock.js'),
-      import('../version.js'),
-      import('./context.js'),
-      import('./options.js'),
-    ]);
   // Everything that can be refused is checked before the database or the outbox is touched.
   const cfg = await config(ctx, true);
   const where = cfg.path ?? ctx.configPath;

@@ -7,7 +7,8 @@ import { CantCreateError, NoInputError } from '../errors.js';
 export type Db = Database.Database;
 
 /** Numbered SQL files, applied in order; `PRAGMA user_version` records the last one applied. */
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../src/store/migrations/', import.meta.url));
+// Copied beside the built module by `npm run build`: dist/ runs without src/.
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
 interface Migration {
   version: number;

@@ -1,16 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BIN, PROJECT_ROOT } from '../helpers.js';
 
 // Like sqlite-utils' test_docs: a command without help, examples or a README entry fails the build.
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = join(ROOT, 'bin/rewards');
+const ROOT = PROJECT_ROOT;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 function rewards(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, REWARDS_DB: '/nonexistent/x.db' } });
+  const r = spawnSync(BIN, args, { encoding: 'utf8', cwd: ROOT, env: { ...process.env, REWARDS_DB: '/nonexistent/x.db' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -48,7 +48,7 @@ describe('ingest: the writer lock', { timeout: 60_000 }, () => {
   it('a command records its own process start in the lock it takes', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
-    const holder = spawn(process.execPath, [BIN, '--db', db, 'ingest', '-', '--format', 'csv'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const holder = spawn(BIN, ['--db', db, 'ingest', '-', '--format', 'csv'], { stdio: ['pipe', 'ignore', 'ignore'] });
     holder.stdin!.write('event_id,user_id,event_type,occurred_at\n');
     try {
       expect(await waitFor(() => (sqliteValue<number>(db, 'SELECT count(*) FROM lock') ?? 0) === 1, 20_000)).toBe(true);

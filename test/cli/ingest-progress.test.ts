@@ -12,7 +12,7 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Runs `node bin/rewards ARGS` with stdin/stdout/stderr on a pseudo-terminal; returns what the terminal showed. */
 function onTerminal(args: string[]): Promise<{ code: number | null; screen: string }> {
-  const cmd = [process.execPath, BIN, ...args].map(quote).join(' ');
+  const cmd = [BIN, ...args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
     // CI=... turns the bar off, as it should on CI logs: unset it here
     const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: cliEnv({ CI: undefined }), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -21,7 +21,7 @@ for (const line of readFileSync(join(fixture, 'demo.env'), 'utf8').split('\n')) 
 
 function rewards(args, { show = true } = {}) {
   if (show) process.stdout.write(`\n$ rewards ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(bin, args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
   return r.status ?? 1;
 }
 

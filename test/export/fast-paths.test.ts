@@ -1,7 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli.js';
-import { commandOf } from '../../src/command-line.js';
 import { csvRecord, csvText, needsEscaping } from '../../src/export/csv.js';
 import { neutraliseFormula, stateCode, yearOfDate, zip3 } from '../../src/export/deidentify.js';
 import { RESTRICTED_ZIP3 } from '../../src/export/reference-data.js';
@@ -58,27 +56,6 @@ describe('CSV dialect', () => {
     for (const row of rows) {
       const reference = stringify([row.map((c) => (typeof c === 'string' ? neutraliseFormula(c) : c))]);
       expect(csvRecord(row)).toBe(reference);
-    }
-  });
-});
-
-describe('start-up: only the command that runs is loaded', () => {
-  it('finds the command after the global options, and nothing when unsure', () => {
-    expect(commandOf(['export', '--partner', 'acme'])).toBe('export');
-    expect(commandOf(['--db', 'x.db', '--config=c.json', '--json', '--quiet', 'export'])).toBe('export');
-    expect(commandOf(['--db=x.db', 'ingest', 'f.csv'])).toBe('ingest');
-    expect(commandOf(['--db', 'export', 'run'])).toBe('run'); // "export" is --db's value here
-    for (const args of [[], ['--help'], ['-h'], ['--version'], ['help', 'export'], ['exprt'], ['--verbose', 'export'], ['--db']]) {
-      expect(commandOf(args), JSON.stringify(args)).toBeNull();
-    }
-  });
-
-  it('gives a command the same help alone as among all the others', async () => {
-    const all = await buildProgram();
-    for (const name of all.commands.map((c) => c.name())) {
-      const alone = await buildProgram(name);
-      expect(alone.commands.map((c) => c.name())).toEqual([name]);
-      expect(alone.commands[0]!.helpInformation()).toBe(all.commands.find((c) => c.name() === name)!.helpInformation());
     }
   });
 });

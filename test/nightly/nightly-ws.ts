@@ -6,12 +6,10 @@ import Database from 'better-sqlite3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { BIN, PROJECT_ROOT } from '../helpers.js';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = join(ROOT, 'bin/rewards');
-export const DEMO = join(ROOT, 'fixtures/demo');
+export const DEMO = join(PROJECT_ROOT, 'fixtures/demo');
 
 export const KEYS: Record<string, string> = Object.fromEntries(
   readFileSync(join(DEMO, 'demo.env'), 'utf8')
@@ -40,12 +38,12 @@ export class NightlyWorkspace {
   }
 
   cli(args: string[], env: Record<string, string> = {}) {
-    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: this.dir, encoding: 'utf8', env: this.env(env) });
+    const r = spawnSync(BIN, args, { cwd: this.dir, encoding: 'utf8', env: this.env(env) });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
   spawn(args: string[]): ChildProcess {
-    return spawn(process.execPath, [BIN, ...args], { cwd: this.dir, env: this.env(), stdio: 'ignore' });
+    return spawn(BIN, args, { cwd: this.dir, env: this.env(), stdio: 'ignore' });
   }
 
   /** Moves demo event files (by name filter) from the fixture into this inbox: "the next export arrives". */

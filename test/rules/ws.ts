@@ -1,82 +1,25 @@
 /**
- * A small, self-contained test workspace for the rules / run / explain / report tests: a temp folder
- * with a config, export files, and the built CLI (dist/). `cli`/`ok`/`run` run commands in process
- * (inproc-worker.mjs: the same program and actions, no Node start-up per call, which keeps the suite
- * fast); `bin`/`runBin`/`spawn` run the real bin/rewards where the process itself matters: exit
- * status, stdin, the lock between processes, kill -9.
- * (The shared test/helpers.ts belongs to another suite; this one serves test/rules and test/cli/{run,explain,report}*.)
+ * A test workspace for the rules / run / explain / report tests: a temp folder with a config, export
+ * files, and bin/rewards run as a process, as users run it.
  */
 import Database from 'better-sqlite3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { BIN } from '../helpers.js';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
  * Where workspaces go: a RAM disk when there is one (fsync is then free, and these tests need many
  * of them; durability across power loss is not something a test can check anyway), else the temp folder.
  */
 export const TMP = process.env.REWARDS_TEST_TMP ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
-export const BIN = join(ROOT, 'bin/rewards');
-
-/** The CLI runs from dist/: fail loudly if the sources this suite tests are newer than the build. */
-function checkBuilt(): void {
-  const stale: string[] = [];
-  const walk = (dir: string) => {
-    for (const f of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, f.name);
-      if (f.isDirectory()) walk(p);
-      else if (p.endsWith('.ts')) {
-        const out = join(ROOT, 'dist', relative(join(ROOT, 'src'), p)).replace(/\.ts$/, '.js');
-        if (!existsSync(out) || statSync(out).mtimeMs < statSync(p).mtimeMs) stale.push(relative(ROOT, p));
-      }
-    }
-  };
-  for (const d of ['src/rules', 'src/grants']) walk(join(ROOT, d));
-  for (const f of ['src/store/rules.ts', 'src/commands/run.ts', 'src/commands/explain.ts', 'src/commands/report.ts', 'src/commands/options.ts']) {
-    const out = join(ROOT, 'dist', f.slice(4)).replace(/\.ts$/, '.js');
-    if (!existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, f)).mtimeMs) stale.push(f);
-  }
-  if (stale.length) throw new Error(`dist/ is older than ${stale.join(', ')}: run \`npx tsc -p .\` before these tests`);
-}
-checkBuilt();
 
 export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
-}
-
-let runner: { port: MessagePort; flag: Int32Array } | undefined;
-
-/**
- * Runs a command in process (see inproc-worker.mjs): the same program and actions as bin/rewards,
- * without a new Node process per call, which keeps this suite fast. Synchronous, like spawnSync.
- */
-function runInProcess(args: string[], env: Record<string, string | undefined>): CliResult {
-  if (!runner) {
-    const { port1, port2 } = new MessageChannel();
-    const signal = new SharedArrayBuffer(4);
-    const worker = new Worker(new URL('./inproc-worker.mjs', import.meta.url), {
-      workerData: { dist: pathToFileURL(join(ROOT, 'dist')).href, port: port2, signal },
-      transferList: [port2],
-      stdout: false,
-      stderr: false,
-    });
-    worker.unref();
-    port1.unref();
-    runner = { port: port1, flag: new Int32Array(signal) };
-  }
-  Atomics.store(runner.flag, 0, 0);
-  runner.port.postMessage({ args, env });
-  if (Atomics.wait(runner.flag, 0, 0, 120_000) === 'timed-out') throw new Error(`rewards ${args.join(' ')}: no answer from the in-process runner`);
-  const msg = receiveMessageOnPort(runner.port);
-  if (!msg) throw new Error('in-process runner: no message');
-  return msg.message as CliResult;
 }
 
 export interface Reward {
@@ -147,18 +90,17 @@ export class Workspace {
     return path;
   }
 
-  /** `rewards ARGS` with this workspace's database and config, run in process (with `input`: the real binary). */
+  /** `rewards ARGS` with this workspace's database and config. */
   cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): CliResult {
-    if (opts.input !== undefined) return this.bin(args, opts);
-    return runInProcess(['--db', this.dbPath, ...args], { REWARDS_DB: undefined, REWARDS_DEBUG: undefined, REWARDS_CONFIG: this.configPath, ...opts.env });
+    return this.bin(args, opts);
   }
 
-  /** `node bin/rewards ARGS` as a real process: exit status, stdin and stdout as users see them. */
+  /** `bin/rewards ARGS` as a real process: exit status, stdin and stdout as users see them. */
   bin(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): CliResult {
     const env: NodeJS.ProcessEnv = { ...process.env, REWARDS_CONFIG: this.configPath, ...opts.env };
     delete env.REWARDS_DB;
     delete env.REWARDS_DEBUG;
-    const r = spawnSync(process.execPath, [BIN, '--db', this.dbPath, ...args], { cwd: this.dir, input: opts.input ?? '', encoding: 'utf8', env });
+    const r = spawnSync(BIN, ['--db', this.dbPath, ...args], { cwd: this.dir, input: opts.input ?? '', encoding: 'utf8', env });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -173,7 +115,7 @@ export class Workspace {
     const env: NodeJS.ProcessEnv = { ...process.env, REWARDS_CONFIG: this.configPath };
     delete env.REWARDS_DB;
     delete env.REWARDS_DEBUG;
-    return spawn(process.execPath, [BIN, '--db', this.dbPath, ...args], {
+    return spawn(BIN, ['--db', this.dbPath, ...args], {
       cwd: this.dir,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
