@@ -1,12 +1,12 @@
 import { neutraliseFormula } from './deidentify.js';
 
 /**
- * The export's CSV dialect, written by hand: the big files are lines that SQLite concatenates from
- * cells formatted here (see src/store/export.ts), and csv-stringify, called per row, took about a
- * tenth of the export's time. The dialect is the one csv-stringify wrote, which the tests and
- * partners' parsers pin: RFC 4180, `,` between cells, `\n` after every record, a cell quoted only
- * when it contains `"`, `,`, `\n` or `\r` (inner quotes doubled), numbers as JavaScript prints them;
- * test/export/fast-paths.test.ts compares the two.
+ * The export's CSV writer: each text cell neutralised against formula injection (a rule of the
+ * export, which csv-stringify has no option for), then written in csv-stringify's dialect, which the
+ * tests and partners' parsers pin: RFC 4180, `,` between cells, `\n` after every record, a cell
+ * quoted only when it contains `"`, `,`, `\n` or `\r` (inner quotes doubled), numbers as JavaScript
+ * prints them; test/export/fast-paths.test.ts compares the two. (Grant files, which no spreadsheet
+ * opens, are written by csv-stringify itself: their codes must arrive exactly as configured.)
  */
 
 export type Cell = string | number;
@@ -19,11 +19,6 @@ export const ACTIVITY_HEADER = ['member', 'campaign_id', 'period', 'event_type',
 const NEEDS_QUOTES = /[",\n\r]/;
 /** What neutraliseFormula prefixes, or what needs quotes: a cell that csvText changes. */
 const NEEDS_ESCAPING = /^[=+\-@\t\r]|[",\n\r]/;
-
-/** Whether a text cell goes into a file as something other than itself. */
-export function needsEscaping(value: string): boolean {
-  return NEEDS_ESCAPING.test(value);
-}
 
 /** One text cell as it goes into a file: neutralised against formula injection, then quoted if needed. */
 export function csvText(value: string): string {
