@@ -15,9 +15,11 @@ import {
   type PopulationCounts,
   quasiIdentifierCounts,
   recordExport,
+  recordRelease,
   type ReleaseRow,
   setGeneralisation,
 } from '../store/export.js';
+import { crashPoint } from '../util/crash-point.js';
 import { ACTIVITY_HEADER, csvRecord, GRANTS_HEADER, MEMBERS_HEADER } from './csv.js';
 import {
   birthYear,
@@ -138,6 +140,8 @@ export function releaseOf(partner: Partner, asOf: string): { period: string; rul
 
 /** Yield to the event loop every so many rows, so that Ctrl-C is noticed during a long export. */
 const YIELD_EVERY = 20_000;
+/** Where crash tests stop a file being written: past the writer's first flush. */
+const CRASH_TEST_ROWS = 5_000;
 
 export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportResult> {
   const { partner, asOf } = o;
@@ -151,10 +155,11 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
 
   let staging: string | null = null;
   const open: CsvFileWriter[] = [];
-  let published: { dir: string; staging: string; content: ReleaseContent; manifestSha: string; reissue: boolean };
+  let published: { dir: string; content: ReleaseContent; manifestSha: string; reissue: boolean; releaseId: number };
   try {
     const prepared = prepareStaging(partnerDir, asOf, generatedAt.replace(/[-:.]/g, ''));
     staging = prepared.staging;
+    crashPoint('export:staging');
     const dir = staging;
 
     // Each file's fsync runs while the next file is written; all are awaited before the manifest.
@@ -166,6 +171,7 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
       for (const row of rows) {
         each?.(row);
         w.writeLine(csvRecord(row));
+        if (w.rows === CRASH_TEST_ROWS) crashPoint(`export:writing:${name}`);
         if (o.signal && w.rows % YIELD_EVERY === 0) {
           await new Promise((resolve) => setImmediate(resolve));
           o.signal.throwIfAborted();
@@ -173,6 +179,7 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
       }
       const done = w.finish();
       durable.push(done.durable);
+      crashPoint(`export:written:${name}`);
       return done.file;
     };
 
@@ -233,11 +240,13 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     o.signal?.throwIfAborted();
     const manifest = buildManifest(o, generatedAt, release, content, reissue, prior);
     const m = writeDurable(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    crashPoint('export:manifest');
     const sums = [...content.files.map((f) => ({ name: f.name, sha256: f.sha256 })), { name: 'manifest.json', sha256: m.sha256 }]
       .sort((a, b) => (a.name < b.name ? -1 : 1))
       .map((f) => `${f.sha256}  ${f.name}\n`)
       .join('');
     writeDurable(join(dir, 'SHA256SUMS'), sums);
+    crashPoint('export:sums');
     // Last: a poller that copies the folder file by file knows it has all of it once _SUCCESS is there.
     writeDurable(join(dir, '_SUCCESS'), '');
     fsyncDir(dir);
@@ -245,8 +254,24 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     if (o.signal) await new Promise((resolve) => setImmediate(resolve));
     o.signal?.throwIfAborted();
 
+    crashPoint('export:complete');
+    // The ledger first: a crash between the two leaves a release the partner may not have received,
+    // never files the ledger does not know of.
+    const releaseId = recordRelease(db, {
+      partner_id: partner.id,
+      period: release.period,
+      data_through: through,
+      precision_rule: release.rule,
+      date_precision: precision,
+      first_as_of: prior?.first_as_of ?? asOf,
+      dir,
+      content: JSON.stringify(content),
+      created_at: prior?.created_at ?? generatedAt,
+    });
+    crashPoint('export:recorded');
     const target = publish(partnerDir, asOf, dir, prepared.previous);
-    published = { dir: target, staging: dir, content, manifestSha: m.sha256, reissue };
+    crashPoint('export:published');
+    published = { dir: target, content, manifestSha: m.sha256, reissue, releaseId };
     staging = null;
   } catch (err) {
     for (const w of open) w.discard();
@@ -258,19 +283,16 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
   // row, and `nightly` (which goes by the rows) writes that export again, replacing it atomically.
   const { content } = published;
   const rows = content.files.reduce((n, f) => n + f.rows, 0);
-  const exportId = recordExport(
-    db,
-    { partner_id: partner.id, as_of: asOf, dir: published.dir, created_at: generatedAt, members: content.members, rows, manifest_sha256: published.manifestSha },
-    {
-      partner_id: partner.id,
-      period: release.period,
-      data_through: through,
-      precision_rule: release.rule,
-      date_precision: precision,
-      dir: published.staging,
-      content: JSON.stringify(content),
-    },
-  );
+  const exportId = recordExport(db, {
+    partner_id: partner.id,
+    as_of: asOf,
+    dir: published.dir,
+    created_at: generatedAt,
+    members: content.members,
+    rows,
+    manifest_sha256: published.manifestSha,
+    release_id: published.releaseId,
+  });
   return {
     partner: partner.id,
     as_of: asOf,

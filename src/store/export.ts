@@ -270,29 +270,32 @@ export function listReleases(db: Db, partnerId: string | null): ReleaseRow[] {
 }
 
 /**
- * Records an export and its release in one transaction: a new release row, or the existing one
- * pointed at the folder that now holds its files (and, for an as-of release, its new content).
+ * Records a release before its folder is published (a partner must never hold files the ledger does
+ * not know of): a new row, or the existing one pointed at the folder that now holds its files and,
+ * for an as-of release, its new content. Returns its id.
  */
-export function recordExport(db: Db, r: ExportRecord, release: Omit<ReleaseRow, 'release_id' | 'created_at' | 'first_as_of'>): number {
+export function recordRelease(db: Db, r: Omit<ReleaseRow, 'release_id'>): number {
   return db.transaction(() => {
-    const existing = findRelease(db, release.partner_id, release.period, release.precision_rule);
-    let releaseId: number;
-    if (existing) {
-      stmt(db, 'UPDATE releases SET dir = ?, content = ? WHERE release_id = ?').run(release.dir, release.content, existing.release_id);
-      releaseId = existing.release_id;
-    } else {
+    const existing = findRelease(db, r.partner_id, r.period, r.precision_rule);
+    if (!existing) {
       const info = stmt(
         db,
         `INSERT INTO releases (partner_id, period, data_through, precision_rule, date_precision, first_as_of, dir, content, created_at)
          VALUES (@partner_id, @period, @data_through, @precision_rule, @date_precision, @first_as_of, @dir, @content, @created_at)`,
-      ).run({ ...release, first_as_of: r.as_of, created_at: r.created_at });
-      releaseId = Number(info.lastInsertRowid);
+      ).run(r);
+      return Number(info.lastInsertRowid);
     }
-    const info = stmt(
-      db,
-      `INSERT INTO exports (partner_id, as_of, dir, created_at, members, rows, manifest_sha256, release_id)
-       VALUES (@partner_id, @as_of, @dir, @created_at, @members, @rows, @manifest_sha256, @release_id)`,
-    ).run({ ...r, release_id: releaseId });
-    return Number(info.lastInsertRowid);
-  })();
+    stmt(db, 'UPDATE releases SET dir = ?, content = ? WHERE release_id = ?').run(r.dir, r.content, existing.release_id);
+    return existing.release_id;
+  }).immediate();
+}
+
+/** Records an export once its folder is published. */
+export function recordExport(db: Db, r: ExportRecord & { release_id: number }): number {
+  const info = stmt(
+    db,
+    `INSERT INTO exports (partner_id, as_of, dir, created_at, members, rows, manifest_sha256, release_id)
+     VALUES (@partner_id, @as_of, @dir, @created_at, @members, @rows, @manifest_sha256, @release_id)`,
+  ).run(r);
+  return Number(info.lastInsertRowid);
 }

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnCli } from '../helpers.js';
 import { type EventIn, ingestEvents, ingestMembers, KEYS, makeWs, type MemberIn, sha256sumCheck, type Ws } from './ws.js';
 
-// kill -9 at random moments of an export that replaces a previous one: the folder must always be the
+// kill -9 at every step of an export that replaces a previous one: the folder must always be the
 // previous export or the new one, complete and verifiable, never a mix and never missing.
 
 const AS_OF = '2026-04-30';
@@ -67,82 +67,63 @@ function snapshot(ws: Ws): string | null {
   return hashes.join(',');
 }
 
-async function exportOnce(ws: Ws): Promise<number> {
-  const t = Date.now();
+async function exportOnce(ws: Ws): Promise<void> {
   const r = await ws.cli(['export', '--partner', 'acme', '--as-of', AS_OF, '--quiet']);
   expect(r.code, r.stderr).toBe(0);
-  return Date.now() - t;
 }
 
 /**
- * Starts an export and SIGKILLs it: after `delayMs`, or, with `afterStaging`, that long after its
- * staging folder appears (a kill in the middle of writing files, whatever the start-up time).
- * Resolves with how it ended and whether the staging folder existed when the kill was sent.
+ * Every place an export can die that matters: before anything is written, in the middle of each
+ * data file (past the writer's first flush), after each file, after the manifest and the sums, once
+ * complete, once in the release ledger but not yet published, and once published but not recorded
+ * as an export. The export stops itself
+ * there (REWARDS_CRASH_AT, src/util/crash-point.ts) with SIGKILL: the same as a kill -9 at that
+ * moment, at a known place, so the test replays exactly.
  */
-function killedExport(ws: Ws, delayMs: number, afterStaging = false): Promise<{ how: 'killed' | 'finished'; midWrite: boolean }> {
+const CRASH_POINTS = [
+  'export:staging',
+  // members.csv and activity.csv are the files long enough to be caught mid-write
+  'export:writing:members.csv',
+  ...DATA.flatMap((f) => (f === 'activity.csv' ? ['export:writing:activity.csv', `export:written:${f}`] : [`export:written:${f}`])),
+  'export:manifest',
+  'export:sums',
+  'export:complete',
+  'export:recorded',
+  'export:published',
+];
+
+/** Runs an export that kills itself at `point`; resolves with the signal that ended it. */
+async function killedAt(ws: Ws, point: string, signal = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawnCli(['--db', ws.db, '--config', ws.configPath, 'export', '--partner', 'acme', '--as-of', AS_OF, '--quiet'], {
+    cwd: ws.dir,
+    env: { ...KEYS, REWARDS_CRASH_AT: point, REWARDS_CRASH_SIGNAL: signal },
+  });
+  child.stdin!.end();
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   return new Promise((resolve, reject) => {
-    const child = spawnCli(['--db', ws.db, '--config', ws.configPath, 'export', '--partner', 'acme', '--as-of', AS_OF, '--quiet'], {
-      cwd: ws.dir,
-      env: KEYS,
-    });
-    child.stdin!.end();
-    const partnerDir = join(ws.outbox, 'acme');
-    const staging = () => {
-      try {
-        const current = existsSync(ws.exportDir('acme', AS_OF)) ? readlinkSync(ws.exportDir('acme', AS_OF)) : '';
-        return readdirSync(partnerDir).some((n) => n.startsWith(`.${AS_OF}.`) && n !== current);
-      } catch {
-        return false;
-      }
-    };
-    let midWrite = false;
-    let timer: NodeJS.Timeout | undefined;
-    const kill = () => {
-      midWrite = staging();
-      child.kill('SIGKILL');
-    };
-    if (afterStaging) {
-      const poll = setInterval(() => {
-        if (!staging()) return;
-        clearInterval(poll);
-        timer = setTimeout(kill, delayMs);
-      }, 2);
-      child.on('close', () => clearInterval(poll));
-    } else timer = setTimeout(kill, delayMs);
     child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (signal === 'SIGKILL') resolve({ how: 'killed', midWrite });
-      else if (code === 0) resolve({ how: 'finished', midWrite: false });
-      else reject(new Error(`export exited ${code}`));
-    });
+    child.on('close', (code, sig) => resolve({ code, signal: sig, stderr }));
   });
 }
 
-// Deterministic "random" delays: a failure can be replayed.
-let seed = 20260430;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-
-describe('rewards export: kill -9 at any moment', () => {
+describe('rewards export: kill -9 at every step', () => {
   let ws: Ws;
-  let fullMs = 0;
 
   beforeAll(async () => {
     ws = makeWs(CONFIG, 'rewards-export-crash-');
     await ingestMembers(ws, members(0, N_MEMBERS));
     await ingestEvents(ws, events(0, N_MEMBERS));
-    // Measure a full export on another date, to spread the kills over its whole length.
-    const t = Date.now();
-    const r = await ws.cli(['export', '--partner', 'acme', '--as-of', '2026-04-29', '--quiet']);
-    expect(r.code, r.stderr).toBe(0);
-    fullMs = Date.now() - t;
   }, 300_000);
 
-  it('leaves no folder or a complete one when the first export is killed', async () => {
-    for (let i = 0; i < 4; i++) {
-      const { how } = await killedExport(ws, rand() * fullMs, i % 2 === 1);
+  it('leaves no folder, or a complete one, when the first export is killed', async () => {
+    for (const point of CRASH_POINTS) {
+      const r = await killedAt(ws, point);
+      expect(r.signal, `${point}: ${r.stderr}`).toBe('SIGKILL');
       const s = snapshot(ws);
-      if (how === 'finished') expect(s).not.toBeNull();
+      // Only once the link is renamed is there a folder.
+      if (point === 'export:published') expect(s, point).not.toBeNull();
+      else expect(s, point).toBeNull();
     }
   }, 300_000);
 
@@ -155,20 +136,17 @@ describe('rewards export: kill -9 at any moment', () => {
     await ingestMembers(ws, members(N_MEMBERS, N_MEMBERS + 300), 'members-2.csv');
     await ingestEvents(ws, events(N_MEMBERS, N_MEMBERS + 300), 'events-2.csv');
 
-    // Half the kills at any moment of the whole run, half while files are being written.
-    const seen: string[] = [];
-    let midWrite = 0;
-    for (let i = 0; i < 12; i++) {
-      const r = await killedExport(ws, i % 2 === 0 ? rand() * fullMs : rand() * fullMs * 0.5, i % 2 === 1);
-      if (r.how === 'killed' && r.midWrite) midWrite++;
-      seen.push(snapshot(ws)!);
+    const seen = new Map<string, string>();
+    for (const point of CRASH_POINTS) {
+      const r = await killedAt(ws, point);
+      expect(r.signal, `${point}: ${r.stderr}`).toBe('SIGKILL');
+      seen.set(point, snapshot(ws)!);
     }
-    expect(midWrite, `only ${midWrite} of 12 kills hit an export while it was writing (full export: ${fullMs} ms)`).toBeGreaterThanOrEqual(3);
 
     await exportOnce(ws);
     const next = snapshot(ws)!;
     expect(next).not.toBe(previous);
-    for (const s of seen) expect([previous, next]).toContain(s);
+    for (const [point, s] of seen) expect(s, point).toBe(point === 'export:published' ? next : previous);
     // What killed exports left behind (staging folders, a half-made link) is gone; one version remains.
     const partnerDir = join(ws.outbox, 'acme');
     const target = readlinkSync(ws.exportDir('acme', AS_OF));
@@ -179,22 +157,13 @@ describe('rewards export: kill -9 at any moment', () => {
     const before = snapshot(ws)!;
     const target = readlinkSync(ws.exportDir('acme', AS_OF));
     const partnerDir = join(ws.outbox, 'acme');
-    const child = spawnCli(['--db', ws.db, '--config', ws.configPath, 'export', '--partner', 'acme', '--as-of', AS_OF], { cwd: ws.dir, env: KEYS });
-    child.stdin!.end();
-    let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    const poll = setInterval(() => {
-      if (readdirSync(partnerDir).some((n) => n.startsWith(`.${AS_OF}.`) && n !== target)) {
-        clearInterval(poll);
-        child.kill('SIGINT');
-      }
-    }, 2);
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    clearInterval(poll);
-    expect(code, stderr).toBe(75);
-    expect(stderr).toContain('interrupted by SIGINT');
-    expect(readdirSync(partnerDir).filter((n) => n.includes(AS_OF)).sort()).toEqual([target, AS_OF].sort());
-    expect(snapshot(ws)).toBe(before);
+    for (const point of ['export:writing:members.csv', 'export:writing:activity.csv']) {
+      const r = await killedAt(ws, point, 'SIGINT');
+      expect(r.code, `${point}: ${r.stderr}`).toBe(75);
+      expect(r.stderr).toContain('interrupted by SIGINT');
+      expect(readdirSync(partnerDir).filter((n) => n.includes(AS_OF)).sort()).toEqual([target, AS_OF].sort());
+      expect(snapshot(ws)).toBe(before);
+    }
     // The lock was released: the next export runs at once.
     await exportOnce(ws);
   }, 120_000);
