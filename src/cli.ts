@@ -11,6 +11,7 @@ import * as report from './commands/report.js';
 import * as run from './commands/run.js';
 import * as status from './commands/status.js';
 import { EXIT, RewardsError } from './errors.js';
+import { escapeText } from './util/escape.js';
 
 /** The one place that turns errors into exit codes (src/main.ts then exits with it). */
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,12 +46,12 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     if (err instanceof RewardsError) {
-      process.stderr.write(`rewards: ${err.message}\n`);
+      process.stderr.write(`rewards: ${escapeText(err.message)}\n`);
       return err.exitCode;
     }
     const e = err as Error;
     if (process.env.REWARDS_DEBUG === '1') process.stderr.write(`${e?.stack ?? String(err)}\n`);
-    process.stderr.write(`rewards: internal error: ${e?.message ?? String(err)} (this is a bug; rerun with REWARDS_DEBUG=1 for a stack trace)\n`);
+    process.stderr.write(`rewards: internal error: ${escapeText(e?.message ?? String(err))} (this is a bug; rerun with REWARDS_DEBUG=1 for a stack trace)\n`);
     return EXIT.BUG;
   }
 }

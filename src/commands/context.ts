@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { loadConfigCached } from '../config/cache.js';
-import type { LoadedConfig } from '../config/load.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { acquireLock } from '../store/lock.js';
 import { type Db, openDb } from '../store/db.js';
+import { escapeText } from '../util/escape.js';
 
 /** What every command gets: resolved global options, the streams, and helpers for both. */
 export interface Context {
@@ -46,14 +46,17 @@ export function contextFrom(cmd: Command): Context {
   };
 }
 
-/** Human talk goes to stderr, and not at all with --quiet. */
+/**
+ * Human talk goes to stderr, and not at all with --quiet. One line per call, control characters
+ * escaped: a file name or id from the input can neither forge a log line nor drive the terminal.
+ */
 export function say(ctx: Context, msg: string): void {
-  if (!ctx.quiet) ctx.stderr.write(msg.endsWith('\n') ? msg : msg + '\n');
+  if (!ctx.quiet) ctx.stderr.write(escapeText(msg.replace(/\n$/, '')) + '\n');
 }
 
-/** Warnings go to stderr even with --quiet: cron mails them. */
+/** Warnings go to stderr even with --quiet: cron mails them. Escaped as `say` is. */
 export function warn(ctx: Context, msg: string): void {
-  ctx.stderr.write(`rewards: ${msg}\n`);
+  ctx.stderr.write(`rewards: ${escapeText(msg)}\n`);
 }
 
 /** --json output: exactly one JSON object on stdout. */
@@ -61,8 +64,8 @@ export function printJson(ctx: Context, value: unknown): void {
   ctx.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-export function config(ctx: Context, required: boolean): Promise<LoadedConfig> {
-  return loadConfigCached(ctx.configPath, required, ctx.configExplicit, ctx.env);
+export async function config(ctx: Context, required: boolean): Promise<LoadedConfig> {
+  return loadConfig(ctx.configPath, required, ctx.configExplicit);
 }
 
 export function openStore(ctx: Context, opts: { mustExist?: boolean } = {}): Db {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { ingestFiles, type IngestReport } from '../ingest/ingest-files.js';
 import { FORMATS, type Format } from '../ingest/source.js';
+import { DEFAULT_LIMITS, type InputLimits } from '../config/limits.js';
 import { EVENT_FIELDS, MEMBER_FIELDS } from '../ingest/field-names.js';
 import { collect, config, contextFrom, type Context, ingestTuning, openStore, printJson, say, warn, withLock } from './context.js';
 import { progressBar } from './progress.js';
@@ -12,6 +13,10 @@ interface IngestFlags {
   map?: string[];
   maxRejectRate: string;
   force?: boolean;
+  maxJsonDepth?: string;
+  maxPropertiesBytes?: string;
+  maxRecordBytes?: string;
+  maxGzipRatio?: string;
 }
 
 export function register(program: Command): void {
@@ -24,6 +29,10 @@ export function register(program: Command): void {
     .option('--map <FIELD=COLUMN>', 'read FIELD from a differently named COLUMN (repeatable)', collect)
     .option('--max-reject-rate <rate>', "exit 65 when more than this share of a file's rows is rejected", '0.05')
     .option('--force', 'read a file again even if the same bytes were already ingested')
+    .option('--max-json-depth <n>', `reject events whose properties nest deeper (default: config limits.json_depth, else ${DEFAULT_LIMITS.json_depth})`)
+    .option('--max-properties-bytes <n>', `reject events whose properties are larger (default: limits.properties_bytes, else ${DEFAULT_LIMITS.properties_bytes})`)
+    .option('--max-record-bytes <n>', `reject records (lines) longer than this (default: limits.record_bytes, else ${DEFAULT_LIMITS.record_bytes})`)
+    .option('--max-gzip-ratio <n>', `fail a gzip file that decompresses to more than n times its size (default: limits.gzip_ratio, else ${DEFAULT_LIMITS.gzip_ratio})`)
     .addHelpText(
       'after',
       `
@@ -35,7 +44,8 @@ Examples:
   rewards ingest --json events.csv | jq .totals
 
 Each file is a batch: a file whose bytes were already ingested in full is skipped; an interrupted
-load is resumed where it stopped. Rejected rows are kept: see \`rewards rejects\`.`,
+load is resumed where it stopped. Rejected rows are kept: see \`rewards rejects\`. A member row is
+rejected only for its user_id; an invalid optional field is stored empty and listed there too.`,
     )
     .action(async (files: string[], flags: IngestFlags, cmd: Command) => {
       const ctx = contextFrom(cmd);
@@ -65,11 +75,28 @@ function parseFlags(flags: IngestFlags) {
   return { kind, format: flags.format as Format | undefined, maxRejectRate: rate, map, force: flags.force ?? false } as const;
 }
 
+/** The config's limits, each overridden by its flag. */
+function limitsFrom(flags: IngestFlags, configured: InputLimits): InputLimits {
+  const pick = (flag: string | undefined, name: string, fallback: number) => {
+    if (flag === undefined) return fallback;
+    const n = Number(flag);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} takes a positive whole number, not "${flag}"`);
+    return n;
+  };
+  return {
+    json_depth: pick(flags.maxJsonDepth, 'max-json-depth', configured.json_depth),
+    properties_bytes: pick(flags.maxPropertiesBytes, 'max-properties-bytes', configured.properties_bytes),
+    record_bytes: pick(flags.maxRecordBytes, 'max-record-bytes', configured.record_bytes),
+    gzip_ratio: pick(flags.maxGzipRatio, 'max-gzip-ratio', configured.gzip_ratio),
+  };
+}
+
 export async function runIngest(ctx: Context, files: string[], flags: IngestFlags): Promise<number> {
   const parsed = parseFlags(flags);
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
   const tuning = ingestTuning(ctx);
   const cfg = await config(ctx, false);
+  const limits = limitsFrom(flags, cfg.config.limits);
   const db = openStore(ctx);
   const bar = progressBar(ctx);
   try {
@@ -77,6 +104,7 @@ export async function runIngest(ctx: Context, files: string[], flags: IngestFlag
       ingestFiles(db, files, {
         ...parsed,
         defaultZone: cfg.config.timezone,
+        limits,
         ...tuning,
         stdin: ctx.stdin,
         onFile: () => bar.start(),
@@ -104,6 +132,7 @@ export function printReport(ctx: Context, report: IngestReport): void {
         duplicates: f.duplicates,
         conflicts: f.conflicts,
         rejected: f.rejected,
+        field_problems: f.field_problems,
         extra_columns: f.extra_columns,
         error: f.error,
       })),
@@ -118,7 +147,8 @@ export function printReport(ctx: Context, report: IngestReport): void {
     if (f.status === 'skipped') say(ctx, `${f.path}: skipped, already ingested in full as batch ${f.batch_id} (--force reads it again)`);
     else if (f.status === 'ingested') {
       const extra = f.extra_columns.length ? `; ignored column(s): ${f.extra_columns.join(', ')}` : '';
-      say(ctx, `${f.path}: ${f.status}, batch ${f.batch_id}: ${f.rows} rows, ${f.inserted} inserted, ${f.duplicates} duplicates, ${f.conflicts} conflicts, ${f.rejected} rejected${extra}`);
+      const problems = f.field_problems ? `, ${f.field_problems} field problem(s) (stored empty)` : '';
+      say(ctx, `${f.path}: ${f.status}, batch ${f.batch_id}: ${f.rows} rows, ${f.inserted} inserted, ${f.duplicates} duplicates, ${f.conflicts} conflicts, ${f.rejected} rejected${problems}${extra}`);
     } else if (f.error) {
       // A bad file: one line naming the file and the problem, and what was kept of it, if anything.
       const kept =
@@ -132,6 +162,6 @@ export function printReport(ctx: Context, report: IngestReport): void {
   }
   if (!ctx.json && report.files.length > 1) {
     const t = report.totals;
-    say(ctx, `total: ${t.rows} rows, ${t.inserted} inserted, ${t.duplicates} duplicates, ${t.conflicts} conflicts, ${t.rejected} rejected`);
+    say(ctx, `total: ${t.rows} rows, ${t.inserted} inserted, ${t.duplicates} duplicates, ${t.conflicts} conflicts, ${t.rejected} rejected, ${t.field_problems} field problem(s)`);
   }
 }

@@ -17,8 +17,9 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Crontab (the tool locks itself; no flock needed):
-  15 2 * * *  cd /srv/rewards && REWARDS_KEY_ACME=... bin/rewards nightly --quiet >>/var/log/rewards/nightly.log 2>&1 || echo "rewards nightly exit $?" | mail -s "rewards nightly failed" oncall@example.com
+Crontab (the tool locks itself; no flock needed). Partner keys come from a file only the service
+account can read (0600), never from the command line, where \`ps\` would show them to every user:
+  15 2 * * *  cd /srv/rewards && set -a && . /etc/rewards/keys.env && set +a && bin/rewards nightly --quiet >>/var/log/rewards/nightly.log 2>&1 || echo "rewards nightly exit $?" | mail -s "rewards nightly failed" oncall@example.com
 
 Exit codes: 0 every step succeeded; 65 some input was rejected or a file failed, the rest ran;
 75 another run holds the lock (retry later); 78 bad config; otherwise the failing step's code.
@@ -47,6 +48,9 @@ Examples:
         if (ctx.interactive) ctx.stderr.write('\r\x1b[2K');
         if (ctx.json) printJson(ctx, summary);
         for (const st of summary.steps) if (!st.ok && st.error) warn(ctx, `${st.step}: ${st.error}`);
+        for (const n of summary.ingest.not_regular) {
+          warn(ctx, `${n.path}: skipped, not a regular file (${n.type}); the inbox takes regular files only, and this one was not read`);
+        }
         for (const e of summary.exports) {
           if (e.status === 'written' && e.safe_harbor === false) {
             warn(ctx, `export ${e.partner} ${e.as_of}: not HIPAA Safe Harbor (date precision finer than a year); it needs an expert determination before it is shared`);
@@ -57,7 +61,8 @@ Examples:
         const exp = summary.exports.filter((e) => e.status === 'written').length;
         const line =
           `nightly ${asOf}: ${summary.status} (exit ${summary.exit}); ` +
-          `ingest ${i.files} file(s), ${i.inserted} new row(s), ${i.rejected} rejected, ${i.failed} failed; ` +
+          `ingest ${i.files} file(s), ${i.inserted} new row(s), ${i.rejected} rejected, ${i.field_problems} field problem(s), ${i.failed} failed` +
+          `${i.not_regular.length ? `, ${i.not_regular.length} not regular skipped` : ''}; ` +
           `run ${summary.dates.length === 1 ? summary.dates[0] : `${summary.dates[0]}..${summary.dates[summary.dates.length - 1]}`}: ${grants} grant(s); ` +
           `${exp} export(s); pruned ${summary.prune?.events ?? 0} event(s), ${summary.prune?.rejects ?? 0} reject(s)`;
         if (!ctx.json) say(ctx, line);

@@ -7,7 +7,7 @@ import { contextFrom, openStore, printJson } from './context.js';
 export function register(program: Command): void {
   program
     .command('rejects')
-    .description('print rejected rows with the reason, as CSV (batch_id,file,line,reason,raw)')
+    .description('print rejected rows and member field problems with the reason, as CSV (batch_id,file,line,kind,field,reason,raw)')
     .option('--batch <N>', 'only the rows of batch N (see `rewards ingest` output or the batches table)')
     .addHelpText(
       'after',
@@ -15,7 +15,10 @@ export function register(program: Command): void {
 Examples:
   rewards rejects > rejects.csv
   rewards rejects --batch 3
-  rewards rejects --json | jq '.rejects[].reason'`,
+  rewards rejects --json | jq '.rejects[].reason'
+
+kind "row": the record was rejected (raw is the record as written); kind "field": a member's
+optional field was invalid and stored empty (field names it, raw is its value).`,
     )
     .action((flags: { batch?: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
@@ -30,8 +33,8 @@ Examples:
           printJson(ctx, { rejects: [...listRejects(db, batch)] });
           return;
         }
-        ctx.stdout.write(stringify([['batch_id', 'file', 'line', 'reason', 'raw']]));
-        for (const r of listRejects(db, batch)) ctx.stdout.write(stringify([[r.batch_id, r.file, r.line, r.reason, r.raw]]));
+        ctx.stdout.write(stringify([['batch_id', 'file', 'line', 'kind', 'field', 'reason', 'raw']]));
+        for (const r of listRejects(db, batch)) ctx.stdout.write(stringify([[r.batch_id, r.file, r.line, r.kind, r.field, r.reason, r.raw]]));
       } finally {
         db.close();
       }

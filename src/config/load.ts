@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { loadedFrom } from './cache.js';
 import { type Config, ConfigSchema } from './schema.js';
 
 export interface LoadedConfig {
@@ -11,6 +9,12 @@ export interface LoadedConfig {
   path: string | null;
   /** Resolves a path from the config against the config file's folder. */
   resolvePath(p: string): string;
+}
+
+/** A config read from the file at `abs`: its relative paths resolve against the file's folder. */
+function loadedFrom(config: Config, abs: string): LoadedConfig {
+  const base = dirname(abs);
+  return { config, path: abs, resolvePath: (p) => (isAbsolute(p) ? p : resolve(base, p)) };
 }
 
 /** `campaigns[0].rules[1].days` from a zod issue path. */
@@ -31,8 +35,9 @@ export function parseConfig(raw: unknown, where: string): Config {
 }
 
 /**
- * Reads the config. When `required` is false and the file is absent (ingest without a config),
- * defaults apply: UTC, no campaigns.
+ * Reads and validates the config, every time a command runs: a cache of validated configs would
+ * save about 0.08 s and could serve a stale or planted config. When `required` is false and the file
+ * is absent (ingest without a config), defaults apply: UTC, no campaigns.
  */
 export function loadConfig(path: string, required: boolean, explicit: boolean): LoadedConfig {
   const abs = resolve(path);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_LIMITS } from './limits.js';
 import { isValidDate, isValidTimeZone } from '../time/datetime.js';
 
 /**
@@ -129,6 +130,16 @@ export const ConfigSchema = z
     partners: z.array(PartnerSchema).default([]),
     retention: z
       .object({ events_days: positiveInt.optional(), rejects_days: positiveInt.optional() })
+      .strict()
+      .prefault({}),
+    // What one input may make ingest do (src/ingest/limits.ts, README "Limits on input").
+    limits: z
+      .object({
+        json_depth: positiveInt.default(DEFAULT_LIMITS.json_depth),
+        properties_bytes: positiveInt.default(DEFAULT_LIMITS.properties_bytes),
+        record_bytes: positiveInt.default(DEFAULT_LIMITS.record_bytes),
+        gzip_ratio: positiveInt.default(DEFAULT_LIMITS.gzip_ratio),
+      })
       .strict()
       .prefault({}),
   })

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { addDays, daysInMonth, parseDate } from '../time/datetime.js';
-import { RESTRICTED_ZIP3, TOP_CODE_AGE, US_STATE_CODES } from './reference-data.js';
+import { US_STATE_CODES } from '../util/us-states.js';
+import { RESTRICTED_ZIP3, TOP_CODE_AGE } from './reference-data.js';
 
 /**
  * The de-identification rules of a partner export, as pure functions: each takes a value from the

@@ -20,17 +20,6 @@ export const RESTRICTED_ZIP3_SOURCES = {
 
 export const RESTRICTED_ZIP3: ReadonlySet<string> = new Set([...RESTRICTED_ZIP3_SOURCES.census2000_hhs, ...RESTRICTED_ZIP3_SOURCES.census2010]);
 
-/**
- * USPS codes for the states, DC, the territories and the military "states". A `state` value outside this
- * list is dropped rather than exported: the column is free text at ingest, and free text is where a
- * name or an address ends up by mistake.
- */
-export const US_STATE_CODES: ReadonlySet<string> = new Set([
-  'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'DC', 'FL', 'GA', 'HI', 'ID', 'IL', 'IN', 'IA', 'KS', 'KY', 'LA',
-  'ME', 'MD', 'MA', 'MI', 'MN', 'MS', 'MO', 'MT', 'NE', 'NV', 'NH', 'NJ', 'NM', 'NY', 'NC', 'ND', 'OH', 'OK', 'OR',
-  'PA', 'RI', 'SC', 'SD', 'TN', 'TX', 'UT', 'VT', 'VA', 'WA', 'WV', 'WI', 'WY',
-  'AS', 'GU', 'MP', 'PR', 'VI', 'UM', 'FM', 'MH', 'PW', 'AA', 'AE', 'AP',
-]);
 
 /**
  * Birth years are top-coded at this age, not at Safe Harbor's 90. A partner keeps every release under

@@ -20,6 +20,7 @@ import {
   type RejectRow,
   reopenBatch,
 } from '../store/ingest.js';
+import { DEFAULT_LIMITS, type InputLimits } from '../config/limits.js';
 import { parseFile } from './parallel-parse.js';
 import type { ParseEnd } from './parse.js';
 import { prunedBefore as prunedBeforeDate } from '../store/retention.js';
@@ -46,6 +47,10 @@ export interface IngestOptions {
   commitEvery?: number;
   /** Parse on a worker thread: 'auto' does for files of a few MiB and more. */
   parallel?: boolean | 'auto';
+  /** Input limits (default DEFAULT_LIMITS). */
+  limits?: InputLimits;
+  /** Refuse symbolic links (the nightly inbox, which other systems write to). */
+  noFollow?: boolean;
   stdin: Readable;
   onProgress?: (p: Progress) => void;
   /** Called when a file starts, with its display path. */
@@ -69,6 +74,8 @@ export interface FileReport {
   duplicates: number;
   conflicts: number;
   rejected: number;
+  /** Member fields stored empty because they were invalid (not counted as rejected). */
+  field_problems: number;
   extra_columns: string[];
   error: string | null;
   /** Exit code this file calls for (0 when fine). */
@@ -77,14 +84,14 @@ export interface FileReport {
 
 export interface IngestReport {
   files: FileReport[];
-  totals: { rows: number; inserted: number; duplicates: number; conflicts: number; rejected: number };
+  totals: { rows: number; inserted: number; duplicates: number; conflicts: number; rejected: number; field_problems: number };
   exit: ExitCode;
 }
 
 export async function ingestFiles(db: Db, paths: string[], opts: IngestOptions): Promise<IngestReport> {
   const files: FileReport[] = [];
   for (const path of paths) files.push(await ingestOne(db, path, opts));
-  const totals = { rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0 };
+  const totals = { rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, field_problems: 0 };
   for (const f of files) for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += f[k];
   // A missing file is the more specific failure (66); any other bad file or too many rejects is 65.
   const codes = files.map((f) => f.exit);
@@ -114,13 +121,13 @@ function keepUnpruned(rows: EventRow[], prunedBefore: string, rejects: RejectRow
 }
 
 function emptyReport(path: string, sha256: string | null): FileReport {
-  return { path, sha256, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, extra_columns: [], error: null, exit: EXIT.OK };
+  return { path, sha256, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, field_problems: 0, extra_columns: [], error: null, exit: EXIT.OK };
 }
 
 async function ingestOne(db: Db, path: string, opts: IngestOptions): Promise<FileReport> {
   let src: Source;
   try {
-    src = await openSource(path, opts.format, opts.stdin);
+    src = await openSource(path, opts.format, opts.stdin, opts.noFollow ?? false);
   } catch (err) {
     if (!(err instanceof RewardsError)) throw err;
     return { ...emptyReport(path, null), error: err.message, exit: err.exitCode };
@@ -151,7 +158,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
   const prunedBefore = opts.kind === 'events' ? prunedBeforeDate(db) : null;
   const chunks = parseFile(
     src,
-    { kind: opts.kind, map: opts.map, defaultZone: opts.defaultZone, skip: batch.records_done, chunkSize: opts.chunkSize ?? CHUNK_ROWS },
+    { kind: opts.kind, map: opts.map, defaultZone: opts.defaultZone, skip: batch.records_done, chunkSize: opts.chunkSize ?? CHUNK_ROWS, limits: opts.limits ?? DEFAULT_LIMITS },
     opts.parallel ?? 'auto',
   );
   // Chunks go to SQLite inside a transaction that is committed every `commitEvery` records with the
@@ -180,7 +187,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
         const rows = prunedBefore === null ? (c.rows as EventRow[]) : keepUnpruned(c.rows as EventRow[], prunedBefore, rejects);
         commitEventChunk(db, batch.batch_id, rows, rejects, records);
       } else {
-        commitMemberChunk(db, batch.batch_id, c.rows as MemberRow[], rejects, records);
+        commitMemberChunk(db, batch.batch_id, c.rows as MemberRow[], rejects, c.problems, records);
       }
       if (sinceCommit >= commitEvery && !end) {
         commitBulk(db, window);
@@ -207,6 +214,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
     duplicates: b.duplicates,
     conflicts: b.conflicts,
     rejected: b.rejected,
+    field_problems: b.field_problems,
     extra_columns: extra,
   });
   if (failure) return { ...report, status: 'failed', error: failure.message, exit: failure.exitCode };

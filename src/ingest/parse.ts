@@ -1,9 +1,11 @@
 import { RewardsError, type ExitCode } from '../errors.js';
-import type { BatchKind, EventRow, MemberRow, RejectRow } from '../store/ingest.js';
+import type { BatchKind, EventRow, FieldProblemRow, MemberRow, RejectRow } from '../store/ingest.js';
 import { EventInput, toEventRow } from './event-schema.js';
 import { EVENT_FIELDS, EVENT_REQUIRED, MEMBER_FIELDS, MEMBER_REQUIRED } from './field-names.js';
 import { describeIssues } from './fields.js';
-import { MemberInput, toMemberRow } from './member-schema.js';
+import type { InputLimits } from '../config/limits.js';
+import { jsonDepthExceeds, REJECT_RAW_CHARS } from './limits.js';
+import { readMember } from './member-schema.js';
 import { readRecords } from './records.js';
 import type { SourceFile } from './source.js';
 
@@ -18,6 +20,7 @@ export interface ParseOptions {
   skip: number;
   /** Rows and rejects per chunk. */
   chunkSize: number;
+  limits: InputLimits;
 }
 
 /** A file ended, normally or not: what the store must know once the last rows are committed. */
@@ -32,6 +35,8 @@ export interface ParseEnd {
 export interface ParsedChunk {
   rows: (EventRow | MemberRow)[];
   rejects: RejectRow[];
+  /** Member fields stored empty because they were invalid. */
+  problems: FieldProblemRow[];
   /** Records read from the start of the file up to the end of this chunk, skipped ones included: the resume point. */
   records: number;
   /** Bytes read from disk so far (progress). */
@@ -55,37 +60,58 @@ const SPECS = {
  */
 export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGenerator<ParsedChunk> {
   let bytes = 0;
-  const stream = readRecords(src, { ...SPECS[o.kind], map: o.map }, (n) => (bytes += n));
+  const stream = readRecords(src, { ...SPECS[o.kind], map: o.map, limits: o.limits }, (n) => (bytes += n));
   let rows: (EventRow | MemberRow)[] = [];
   let rejects: RejectRow[] = [];
+  let problems: FieldProblemRow[] = [];
   let n = 0;
   let chars = 0;
   const take = (end?: ParseEnd): ParsedChunk => {
-    const c = { rows, rejects, records: n, bytes, end };
+    const c = { rows, rejects, problems, records: n, bytes, end };
     rows = [];
     rejects = [];
+    problems = [];
     chars = 0;
     return c;
   };
+  const reject = (line: number, raw: string, reason: string) =>
+    rejects.push({ line, raw: raw.length > REJECT_RAW_CHARS ? `${raw.slice(0, REJECT_RAW_CHARS)}... (${raw.length} characters, cut)` : raw, reason: `line ${line}: ${reason}` });
   try {
     for await (const batch of stream.batches) {
       for (const rec of batch) {
-      n++;
-      if (n <= o.skip) continue;
-      if (rec.error || !rec.fields) {
-        rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${rec.error}` });
-      } else if (o.kind === 'events') {
-        const parsed = EventInput.safeParse(rec.fields);
-        if (parsed.success) rows.push(toEventRow(parsed.data, rec.line, rec.raw, o.defaultZone));
-        else rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${describeIssues(parsed.error)}` });
-      } else {
-        const parsed = MemberInput.safeParse(rec.fields);
-        if (parsed.success) rows.push(toMemberRow(parsed.data, rec.line));
-        else rejects.push({ line: rec.line, raw: rec.raw, reason: `line ${rec.line}: ${describeIssues(parsed.error)}` });
-      }
-      chars += rec.raw.length;
-      // By size too: a chunk crosses to the writer as one string, and rows can be large.
-      if (rows.length + rejects.length >= o.chunkSize || chars >= CHUNK_CHARS) yield take();
+        n++;
+        if (n <= o.skip) continue;
+        try {
+          if (rec.error || !rec.fields) reject(rec.line, rec.raw, rec.error ?? 'unreadable record');
+          else if (o.kind === 'events') {
+            const parsed = EventInput.safeParse(rec.fields);
+            if (!parsed.success) reject(rec.line, rec.raw, describeIssues(parsed.error));
+            else {
+              const problem = propertiesProblem(parsed.data.properties, o.limits);
+              if (problem) reject(rec.line, rec.raw, problem);
+              else {
+                const row = toEventRow(parsed.data, rec.line, rec.raw, o.defaultZone);
+                if (row.properties !== null && Buffer.byteLength(row.properties) > o.limits.properties_bytes) {
+                  reject(rec.line, rec.raw, `properties: ${Buffer.byteLength(row.properties)} bytes, more than the limit of ${o.limits.properties_bytes} (--max-properties-bytes)`);
+                } else rows.push(row);
+              }
+            }
+          } else {
+            const m = readMember(rec.fields, rec.line);
+            if ('error' in m) reject(rec.line, rec.raw, m.error);
+            else {
+              rows.push(m.row);
+              problems.push(...m.problems);
+            }
+          }
+        } catch (err) {
+          // No record, whatever its shape, may stop the load: what could not be read is rejected.
+          if (err instanceof RewardsError) throw err;
+          reject(rec.line, rec.raw, `could not be read (${(err as Error).message})`);
+        }
+        chars += rec.raw.length;
+        // By size too: a chunk crosses to the writer as one string, and rows can be large.
+        if (rows.length + rejects.length >= o.chunkSize || chars >= CHUNK_CHARS) yield take();
       }
     }
   } catch (err) {
@@ -94,4 +120,11 @@ export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGener
     return;
   }
   yield take({ extraColumns: [...stream.extraColumns].sort() });
+}
+
+/** Why an event's properties are refused before they are stored, or null. */
+function propertiesProblem(props: Record<string, unknown> | null, limits: InputLimits): string | null {
+  if (props === null) return null;
+  if (jsonDepthExceeds(props, limits.json_depth)) return `properties: nested deeper than the limit of ${limits.json_depth} levels (--max-json-depth)`;
+  return null;
 }

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { DataError } from '../errors.js';
 import { CsvReader, type CsvRow, CsvSyntaxError } from './csv.js';
+import type { InputLimits } from '../config/limits.js';
 import { type Format, readBytes, type SourceFile } from './source.js';
 
 /** One record of an input file, before validation. */
@@ -20,6 +21,7 @@ export interface FieldSpec {
   required: readonly string[];
   /** --map FIELD=COLUMN */
   map: Record<string, string>;
+  limits: InputLimits;
 }
 
 export interface RecordStream {
@@ -32,11 +34,19 @@ export interface RecordStream {
   extraColumns: Set<string>;
 }
 
+/** Beyond this a "line" is not a record at all (often a binary or a one-line JSON array): the file fails. */
 const MAX_LINE_BYTES = 16 << 20;
+
+/** Why a record is too long to keep, or null. */
+function tooLong(raw: string, limit: number): string | null {
+  if (raw.length <= limit / 3) return null; // at most 3 bytes per UTF-16 unit
+  const bytes = Buffer.byteLength(raw);
+  return bytes > limit ? `is ${bytes} bytes long, more than the limit of ${limit} (--max-record-bytes)` : null;
+}
 
 export function readRecords(src: SourceFile, spec: FieldSpec, onBytes: (n: number) => void): RecordStream {
   const extraColumns = new Set<string>();
-  const bytes = readBytes(src, onBytes);
+  const bytes = readBytes(src, onBytes, spec.limits.gzip_ratio);
   const batches = src.format === 'ndjson' ? ndjsonRecords(src, bytes, spec, extraColumns) : csvRecords(src, src.format, bytes, spec, extraColumns);
   return { batches, extraColumns };
 }
@@ -111,7 +121,7 @@ async function* csvRecords(
   extra: Set<string>,
 ): AsyncGenerator<InputRecord[]> {
   // Bounded memory: an unclosed quote must not buffer the rest of a big file as one field.
-  const reader = new CsvReader(format === 'tsv' ? '\t' : ',', MAX_LINE_BYTES);
+  const reader = new CsvReader(format === 'tsv' ? '\t' : ',', Math.max(MAX_LINE_BYTES, spec.limits.record_bytes));
   const decoding = { invalid: false };
   let index: Map<string, number> | null = null;
   let width = 0;
@@ -150,6 +160,11 @@ async function* csvRecords(
         const col = rec.fields.findIndex((v) => v.includes(BAD_BYTE));
         const where = col >= 0 && header[col] ? `${header[col]}: ` : '';
         out.push({ line, raw: raw.replaceAll(BAD_BYTE, '\uFFFD'), error: `${where}contains bytes that are not valid UTF-8; re-export the file as UTF-8` });
+        continue;
+      }
+      const long = tooLong(raw, spec.limits.record_bytes);
+      if (long) {
+        out.push({ line, raw, error: long });
         continue;
       }
       if (rec.fields.length !== width) {
@@ -212,7 +227,7 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
       start = nl + 1;
     }
     carry = buf.subarray(cut);
-    if (carry.length > MAX_LINE_BYTES) {
+    if (carry.length > Math.max(MAX_LINE_BYTES, spec.limits.record_bytes)) {
       throw new DataError(`${src.path}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
     }
     return out;
@@ -226,7 +241,7 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
       if (nl < 0 && !final) {
         carry = buf.subarray(start);
         // Bounded memory: a "line" this long is not an NDJSON record (often a binary or one-line JSON array).
-        if (carry.length > MAX_LINE_BYTES) {
+        if (carry.length > Math.max(MAX_LINE_BYTES, spec.limits.record_bytes)) {
           throw new DataError(`${src.path}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
         }
         return out;
@@ -261,6 +276,8 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
   function parseText(text: string, ln: number): InputRecord | null {
     // An empty line is skipped; one with only spaces or tabs is a record that is not JSON (as in CSV).
     if (text === '') return null;
+    const long = tooLong(text, spec.limits.record_bytes);
+    if (long) return { line: ln, raw: text, error: long };
     if (text.trim() === '') return { line: ln, raw: text, error: 'has only whitespace; expected a JSON object' };
     let value: unknown;
     try {

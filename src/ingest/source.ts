@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { constants, createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { DataError, UsageError, fsError } from '../errors.js';
+import { DataError, NoInputError, UsageError, fsError } from '../errors.js';
+import { escapeText } from '../util/escape.js';
+import { GZIP_FLOOR_BYTES } from './limits.js';
 
 export type Format = 'csv' | 'tsv' | 'ndjson';
 export const FORMATS: readonly Format[] = ['csv', 'tsv', 'ndjson'];
@@ -21,6 +23,11 @@ export interface Source {
   sha256: string;
   size: number;
   gzip: boolean;
+  /** The file hashed, by identity: what is read later must be the same file (not one swapped in since). */
+  dev: number;
+  ino: number;
+  /** Refuse a symbolic link at the path (the nightly inbox). */
+  noFollow: boolean;
   /** Removes a spooled stdin copy. */
   cleanup(): Promise<void>;
 }
@@ -36,24 +43,42 @@ export function formatFromName(name: string): Format | null {
   return null;
 }
 
-async function hashFile(file: string): Promise<{ sha256: string; size: number; head: Buffer }> {
+/**
+ * Opens an input without ever blocking (O_NONBLOCK: a FIFO with no writer would wait forever) and,
+ * for the inbox, without following a link (O_NOFOLLOW); then insists on a regular file.
+ */
+async function openRegular(path: string, shown: string, noFollow: boolean): Promise<fsp.FileHandle> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, constants.O_RDONLY | constants.O_NONBLOCK | (noFollow ? constants.O_NOFOLLOW : 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new NoInputError(`${escapeText(shown)}: is a symbolic link; the inbox takes regular files only: move the file itself there`);
+    }
+    throw fsError(err, shown, 'read');
+  }
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    const what = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or special file';
+    throw new NoInputError(`${escapeText(shown)}: is ${what}, not a regular file; ingest reads files (or - for stdin)`);
+  }
+  return fh;
+}
+
+async function hashFile(fh: fsp.FileHandle): Promise<{ sha256: string; size: number; head: Buffer }> {
   const h = createHash('sha256');
   // One buffer, reused: a stream would allocate a fresh one per block, and a large file's worth of
   // them lingered as garbage outside the JS heap (tens of MB of RSS) until a collection.
   const buf = Buffer.allocUnsafe(1 << 16);
-  const fh = await fsp.open(file, 'r');
   let size = 0;
   let head = Buffer.alloc(0);
-  try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-      if (head.length < 2) head = Buffer.concat([head, buf.subarray(0, Math.min(2, bytesRead))]);
-      size += bytesRead;
-    }
-  } finally {
-    await fh.close();
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) break;
+    h.update(buf.subarray(0, bytesRead));
+    if (head.length < 2) head = Buffer.concat([head, buf.subarray(0, Math.min(2, bytesRead))]);
+    size += bytesRead;
   }
   return { sha256: h.digest('hex'), size, head };
 }
@@ -61,38 +86,52 @@ async function hashFile(file: string): Promise<{ sha256: string; size: number; h
 /**
  * Opens a file argument. stdin is spooled to a temporary file first: that gives it a sha256 before
  * parsing, so a rerun of `... | rewards ingest -` resumes or skips exactly like a file does.
+ * `noFollow`: refuse a symbolic link (the nightly inbox).
  */
-export async function openSource(path: string, format: Format | undefined, stdin: Readable): Promise<Source> {
+export async function openSource(path: string, format: Format | undefined, stdin: Readable, noFollow = false): Promise<Source> {
   let file = path;
   let cleanup = async () => {};
   if (path === '-') {
     if (!format) throw new UsageError('reading stdin (-) needs --format csv|tsv|ndjson');
     const dir = await fsp.mkdtemp(join(tmpdir(), 'rewards-stdin-'));
     file = join(dir, 'stdin');
-    await pipeline(stdin, createWriteStream(file, { mode: 0o600 }));
+    await pipeline(stdin, createWriteStream(file, { mode: 0o600, flags: 'wx' }));
     cleanup = () => fsp.rm(dir, { recursive: true, force: true });
-  } else {
-    try {
-      const st = await fsp.stat(path);
-      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    } catch (err) {
-      throw fsError(err, path, 'read');
-    }
   }
   const fmt = format ?? formatFromName(path);
   if (!fmt) {
     await cleanup();
-    throw new UsageError(`${path}: cannot tell the format from the file name; name it .csv, .tsv, .ndjson or .jsonl (optionally .gz), or pass --format`);
+    throw new UsageError(`${escapeText(path)}: cannot tell the format from the file name; name it .csv, .tsv, .ndjson or .jsonl (optionally .gz), or pass --format`);
   }
   let hashed;
+  let id;
   try {
-    hashed = await hashFile(file);
+    const fh = await openRegular(file, path, noFollow);
+    try {
+      const st = await fh.stat();
+      id = { dev: st.dev, ino: st.ino };
+      hashed = await hashFile(fh);
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     await cleanup();
+    if (err instanceof NoInputError) throw err;
     throw fsError(err, path, 'read');
   }
   const gzip = hashed.head[0] === 0x1f && hashed.head[1] === 0x8b;
-  return { path, name: path === '-' ? 'stdin' : basename(path), file, format: fmt, sha256: hashed.sha256, size: hashed.size, gzip, cleanup };
+  return {
+    path,
+    name: path === '-' ? 'stdin' : basename(path),
+    file,
+    format: fmt,
+    sha256: hashed.sha256,
+    size: hashed.size,
+    gzip,
+    ...id,
+    noFollow,
+    cleanup,
+  };
 }
 
 const READ_BYTES = 32 << 10;
@@ -101,12 +140,21 @@ const READ_BYTES = 32 << 10;
  * The decompressed bytes of a source. `onBytes` reports bytes read from disk (for progress).
  * Decompression errors become a DataError naming the file.
  */
-export async function* readBytes(src: SourceFile, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+export async function* readBytes(src: SourceFile, onBytes: (n: number) => void, gzipRatio: number): AsyncGenerator<Buffer> {
+  // A gzip bomb (or a mislabelled file) must not fill memory or the disk: the file fails instead.
+  const maxBytes = src.gzip ? Math.max(GZIP_FLOOR_BYTES, gzipRatio * src.size) : Infinity;
   // 32 KiB reads: a block is decoded and cut into records all at once, and all of them are alive
   // until the block is validated. With 64 KiB, that live set made every young-generation GC of the
   // parser copy twice as much (a 1M-row load took 1-2 s longer; see parallel-parse.ts); 16 KiB
   // was as fast for CSV but slower for NDJSON, whose lines are longer.
-  const raw = createReadStream(src.file, { highWaterMark: READ_BYTES });
+  // The file hashed, and no other: opened as it was, and checked to be the same inode.
+  const fh = await openRegular(src.file, src.path, src.noFollow);
+  const st = await fh.stat();
+  if (st.dev !== src.dev || st.ino !== src.ino) {
+    await fh.close();
+    throw new DataError(`${escapeText(src.path)}: was replaced while being ingested; nothing of it was stored past this point: rerun`);
+  }
+  const raw = createReadStream('', { fd: fh, highWaterMark: READ_BYTES });
   raw.on('data', (c) => onBytes((c as Buffer).length));
   const stream: Readable = src.gzip ? raw.pipe(createGunzip()) : raw;
   if (src.gzip) raw.on('error', (e) => stream.destroy(e));
@@ -120,6 +168,12 @@ export async function* readBytes(src: SourceFile, onBytes: (n: number) => void):
         throw new DataError(`${src.path}: looks like a binary file, not ${src.format.toUpperCase()} text (NUL bytes in the first block); check that this is the right file`);
       }
       total += chunk.length;
+      if (total > maxBytes) {
+        throw new DataError(
+          `${src.path}: decompresses to more than ${gzipRatio} times its ${src.size} bytes (the limit, --max-gzip-ratio); ` +
+            'a gzip bomb or a damaged file: check where it came from, and raise the limit only if it is genuine',
+        );
+      }
       yield chunk;
     }
   } catch (err) {

@@ -1,23 +1,51 @@
-import { mkdirSync, readdirSync, renameSync, statSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { fsError } from '../errors.js';
 import { formatFromName } from '../ingest/source.js';
 import { fsyncDir } from '../util/atomic-file.js';
 
-/** Export files waiting in an inbox folder, oldest first (by modification time, then name). */
-export function inboxFiles(dir: string): string[] {
+/** What an inbox entry is when it is not a regular file. */
+function typeOf(st: Stats): string {
+  if (st.isSymbolicLink()) return 'symbolic link';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isDirectory()) return 'folder';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'device';
+  return 'special file';
+}
+
+/**
+ * Export files waiting in an inbox folder, oldest first (by modification time, then name), and the
+ * entries with an export's name that are not regular files. Those are never read: the inbox is fed
+ * by other systems, and a link would make the tool read (and store) whatever it points to, a FIFO
+ * would block the night forever. The files are opened with O_NOFOLLOW too (ingest/source.ts), so a
+ * file swapped for a link after this listing is refused as well.
+ */
+export function inboxFiles(dir: string): { files: string[]; notRegular: { path: string; type: string }[] } {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { files: [], notRegular: [] };
     throw fsError(err, dir, 'read');
   }
-  return names
-    .filter((n) => !n.startsWith('.') && formatFromName(n) !== null)
-    .map((n) => ({ path: join(dir, n), mtime: statSync(join(dir, n)).mtimeMs }))
-    .sort((a, b) => a.mtime - b.mtime || (a.path < b.path ? -1 : 1))
-    .map((f) => f.path);
+  const files: { path: string; mtime: number }[] = [];
+  const notRegular: { path: string; type: string }[] = [];
+  for (const n of names) {
+    if (n.startsWith('.') || formatFromName(n) === null) continue;
+    const path = join(dir, n);
+    let st: Stats;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone since the listing
+      throw fsError(err, path, 'read');
+    }
+    if (st.isFile()) files.push({ path, mtime: st.mtimeMs });
+    else notRegular.push({ path, type: typeOf(st) });
+  }
+  files.sort((a, b) => a.mtime - b.mtime || (a.path < b.path ? -1 : 1));
+  return { files: files.map((f) => f.path), notRegular };
 }
 
 /** Moves an ingested file to the archive folder; a name already there gets a numeric suffix. */

@@ -39,7 +39,19 @@ export interface NightlySummary {
   dates: string[];
   status: 'ok' | 'partial' | 'failed';
   exit: ExitCode;
-  ingest: { files: number; ingested: number; skipped: number; failed: number; rows: number; inserted: number; rejected: number; failures: string[] };
+  ingest: {
+    files: number;
+    ingested: number;
+    skipped: number;
+    failed: number;
+    rows: number;
+    inserted: number;
+    rejected: number;
+    field_problems: number;
+    /** Inbox entries that are not regular files (links, FIFOs, devices, folders): never read. */
+    not_regular: { path: string; type: string }[];
+    failures: string[];
+  };
   runs: { as_of: string; run_id: number | null; grants: number; amount_cents: number; file: string | null; error?: string }[];
   exports: { partner: string; as_of: string; status: 'written' | 'exists' | 'failed'; dir?: string; safe_harbor?: boolean; error?: string }[];
   prune: { events: number; rejects: number; error?: string } | null;
@@ -57,22 +69,37 @@ function failure(err: unknown): { exit: ExitCode; error: string } {
  * after a crash finishes what is missing and repeats nothing. The caller holds the lock.
  */
 export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions): Promise<NightlySummary> {
-  const { config } = cfg;
-  const paths = config.paths;
   const id = beginNightly(db, opts.asOf);
-  const steps: StepResult[] = [];
   const summary: NightlySummary = {
     nightly_id: id,
     as_of: opts.asOf,
     dates: [],
     status: 'ok',
     exit: EXIT.OK,
-    ingest: { files: 0, ingested: 0, skipped: 0, failed: 0, rows: 0, inserted: 0, rejected: 0, failures: [] },
+    ingest: { files: 0, ingested: 0, skipped: 0, failed: 0, rows: 0, inserted: 0, rejected: 0, field_problems: 0, not_regular: [], failures: [] },
     runs: [],
     exports: [],
     prune: null,
-    steps,
+    steps: [],
   };
+  try {
+    return await night(db, cfg, opts, summary);
+  } catch (err) {
+    // Whatever stopped the night, its row ends with a status and a code: never left 'running'.
+    const exit = err instanceof RewardsError ? err.exitCode : EXIT.BUG;
+    summary.status = 'failed';
+    summary.exit = exit;
+    summary.steps.push({ step: 'night', ok: false, exit, error: (err as Error)?.message ?? String(err) });
+    finishNightly(db, id, 'failed', exit, summary);
+    throw err;
+  }
+}
+
+async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: NightlySummary): Promise<NightlySummary> {
+  const { config } = cfg;
+  const paths = config.paths;
+  const id = summary.nightly_id;
+  const steps = summary.steps;
 
   // 0. A grant file lost to a crash after its run committed is written before anything else.
   repairGrantFiles(db);
@@ -82,21 +109,47 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
   const ingestStep: StepResult = { step: 'ingest', ok: true, exit: EXIT.OK };
   const archiveDir = join(cfg.resolvePath(paths.archive), opts.asOf);
   for (const kind of ['members', 'events'] as const) {
-    const files = inboxFiles(join(cfg.resolvePath(paths.inbox), kind));
+    const { files, notRegular } = inboxFiles(join(cfg.resolvePath(paths.inbox), kind));
+    summary.ingest.not_regular.push(...notRegular);
     for (const file of files) {
       let report: FileReport;
       try {
-        const r = await ingestFiles(db, [file], { kind, map: {}, maxRejectRate: 0.05, force: false, defaultZone: config.timezone, stdin: opts.stdin, ...opts.ingest });
+        const r = await ingestFiles(db, [file], {
+          kind,
+          map: {},
+          maxRejectRate: 0.05,
+          force: false,
+          defaultZone: config.timezone,
+          stdin: opts.stdin,
+          noFollow: true,
+          limits: config.limits,
+          ...opts.ingest,
+        });
         report = r.files[0]!;
       } catch (err) {
         const f = failure(err);
-        report = { path: file, sha256: null, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, extra_columns: [], error: f.error, exit: f.exit };
+        report = {
+          path: file,
+          sha256: null,
+          status: 'failed',
+          batch_id: null,
+          rows: 0,
+          inserted: 0,
+          duplicates: 0,
+          conflicts: 0,
+          rejected: 0,
+          field_problems: 0,
+          extra_columns: [],
+          error: f.error,
+          exit: f.exit,
+        };
       }
       const s = summary.ingest;
       s.files++;
       s.rows += report.rows;
       s.inserted += report.inserted;
       s.rejected += report.rejected;
+      s.field_problems += report.field_problems;
       if (report.status === 'failed') {
         s.failed++;
         s.failures.push(report.error ?? `${file}: failed`);

@@ -27,8 +27,8 @@ export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: 
     },
     batches_unfinished: unfinishedBatches(db),
     inbox_waiting: {
-      members: inboxFiles(join(inbox, 'members')),
-      events: inboxFiles(join(inbox, 'events')),
+      members: inboxFiles(join(inbox, 'members')).files,
+      events: inboxFiles(join(inbox, 'events')).files,
     },
     grant_files: runs.map((r) => ({ run_id: r.run_id, as_of: r.as_of, file: r.file, grants: r.grants, status: r.status, present: existsSync(r.file) })),
     exports: latestExports(db),

@@ -17,6 +17,8 @@ export interface BatchRow {
   duplicates: number;
   conflicts: number;
   rejected: number;
+  /** Member fields stored empty because they were invalid (migration 011). */
+  field_problems: number;
   extra_columns: number;
   records_done: number;
   error: string | null;
@@ -58,11 +60,20 @@ export interface RejectRow {
   reason: string;
 }
 
+/** An invalid optional member field, stored empty (migration 011). */
+export interface FieldProblemRow {
+  line: number;
+  field: string;
+  value: string;
+  reason: string;
+}
+
 export interface ChunkCounts {
   inserted: number;
   duplicates: number;
   conflicts: number;
   rejected: number;
+  field_problems: number;
 }
 
 /**
@@ -190,9 +201,16 @@ function advanceBatch(db: Db, batchId: number, recordsDone: number, c: ChunkCoun
     // max(): a resumed file that fails before reaching its resume point must not move it back.
     `UPDATE batches SET records_done = max(records_done, @recordsDone), rows = max(rows, @recordsDone),
        inserted = inserted + @inserted, duplicates = duplicates + @duplicates,
-       conflicts = conflicts + @conflicts, rejected = rejected + @rejected
+       conflicts = conflicts + @conflicts, rejected = rejected + @rejected, field_problems = field_problems + @field_problems
      WHERE batch_id = @batchId`,
   ).run({ batchId, recordsDone, ...c });
+}
+
+function insertFieldProblems(db: Db, batchId: number, problems: FieldProblemRow[], createdAt: string): number {
+  const ins = stmt(db, 'INSERT OR IGNORE INTO field_problems (batch_id, line, field, value, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+  let n = 0;
+  for (const p of problems) n += ins.run(batchId, p.line, p.field, p.value, p.reason, createdAt).changes;
+  return n;
 }
 
 /**
@@ -217,7 +235,7 @@ export function commitEventChunk(
   rejects: RejectRow[],
   recordsDone: number,
 ): ChunkCounts {
-  const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
+  const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length, field_problems: 0 };
   const createdAt = nowIso();
   inLoad(db);
   {
@@ -247,8 +265,15 @@ export function commitEventChunk(
 }
 
 /** Members: a later row for the same member replaces the earlier one. */
-export function commitMemberChunk(db: Db, batchId: number, members: MemberRow[], rejects: RejectRow[], recordsDone: number): ChunkCounts {
-  const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length };
+export function commitMemberChunk(
+  db: Db,
+  batchId: number,
+  members: MemberRow[],
+  rejects: RejectRow[],
+  problems: FieldProblemRow[],
+  recordsDone: number,
+): ChunkCounts {
+  const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length, field_problems: 0 };
   const updatedAt = nowIso();
   inLoad(db);
   {
@@ -270,6 +295,7 @@ export function commitMemberChunk(db: Db, batchId: number, members: MemberRow[],
       else counts.duplicates++;
     }
     insertRejects(db, batchId, rejects, updatedAt);
+    counts.field_problems = insertFieldProblems(db, batchId, problems, updatedAt);
     advanceBatch(db, batchId, recordsDone, counts);
   }
   return counts;
@@ -279,15 +305,23 @@ export interface RejectListRow {
   batch_id: number;
   file: string;
   line: number;
+  /** `row`: the record was rejected; `field`: one field was stored empty (`field` names it, `raw` is its value). */
+  kind: 'row' | 'field';
+  field: string;
   reason: string;
   raw: string;
   created_at: string;
 }
 
+/** Rejected rows and member field problems, in file order. */
 export function listRejects(db: Db, batchId?: number): IterableIterator<RejectListRow> {
-  const sql = `SELECT r.batch_id, b.path AS file, r.line, r.reason, r.raw, r.created_at
-               FROM rejects r JOIN batches b USING (batch_id)
-               ${batchId === undefined ? '' : 'WHERE r.batch_id = ?'} ORDER BY r.batch_id, r.line`;
+  const where = batchId === undefined ? '' : 'WHERE x.batch_id = @batchId';
+  const sql = `SELECT x.batch_id, b.path AS file, x.line, x.kind, x.field, x.reason, x.raw, x.created_at FROM (
+                 SELECT batch_id, line, 'row' AS kind, '' AS field, reason, raw, created_at FROM rejects
+                 UNION ALL
+                 SELECT batch_id, line, 'field', field, reason, value, created_at FROM field_problems
+               ) x JOIN batches b USING (batch_id)
+               ${where} ORDER BY x.batch_id, x.line, x.kind DESC, x.field`;
   const s = stmt(db, sql);
-  return (batchId === undefined ? s.iterate() : s.iterate(batchId)) as IterableIterator<RejectListRow>;
+  return (batchId === undefined ? s.iterate() : s.iterate({ batchId })) as IterableIterator<RejectListRow>;
 }

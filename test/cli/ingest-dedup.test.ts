@@ -50,7 +50,7 @@ describe('ingest: duplicates and conflicts', { timeout: 60_000 }, () => {
       ['ingested', 5, 5, 0, 0],
       ['ingested', 5, 0, 5, 0],
     ]);
-    expect(report.totals).toEqual({ rows: 10, inserted: 5, duplicates: 5, conflicts: 0, rejected: 0 });
+    expect(report.totals).toEqual({ rows: 10, inserted: 5, duplicates: 5, conflicts: 0, rejected: 0, field_problems: 0 });
     expect(storedEvents(db)).toEqual(FIXTURE_EVENTS);
     expect(dailyActivity(db)).toEqual(FIXTURE_DAILY);
   });
@@ -71,7 +71,7 @@ describe('ingest: re-ingest', { timeout: 60_000 }, () => {
       files: [
         expect.objectContaining({ path: file, sha256: sha256File(file), status: 'skipped', rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, error: null }),
       ],
-      totals: { rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0 },
+      totals: { rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, field_problems: 0 },
     });
     expect(snapshot(db)).toEqual(before);
     const human = await runCli(['--db', db, 'ingest', file]);
@@ -99,29 +99,30 @@ describe('ingest: re-ingest', { timeout: 60_000 }, () => {
 });
 
 describe('ingest --kind members', { timeout: 60_000 }, () => {
-  it('loads members: mixed-case headers, a later row replaces the earlier one, bad rows rejected, nothing in events', async () => {
+  it('loads members: mixed-case headers, a later row replaces the earlier one, bad fields stored empty, nothing in events', async () => {
     const dir = tempDir();
     const db = join(dir, 'r.db');
     const file = fixture('members.csv');
     const r = await runCli(['--db', db, '--json', 'ingest', '--kind', 'members', '--max-reject-rate', '0.5', file]);
     expect(r.code, r.stderr).toBe(0);
     const report = parseJsonOutput<JsonReport>(r);
-    expect(report.files[0]).toMatchObject({ status: 'ingested', rows: 6, rejected: 1, extra_columns: ['plan_tier'] });
+    expect(report.files[0]).toMatchObject({ status: 'ingested', rows: 6, rejected: 0, field_problems: 4, extra_columns: ['plan_tier'] });
     expect(
       sqlite(db, 'SELECT user_id, email, first_name, last_name, birth_date, zip, state, partner, share_consent, line FROM members ORDER BY user_id'),
     ).toEqual([
       { user_id: 'm1', email: 'ana.silva@example.com', first_name: 'Ana', last_name: 'Silva', birth_date: '1990-02-28', zip: '02134', state: 'MA', partner: 'acme', share_consent: 0, line: 5 },
       { user_id: 'm2', email: 'bo@example.com', first_name: 'Bo', last_name: 'Li', birth_date: '1985-07-04', zip: '94105', state: 'CA', partner: 'acme', share_consent: 0, line: 3 },
       { user_id: 'm3', email: 'cy@example.com', first_name: 'Cy', last_name: null, birth_date: '1979-12-31', zip: '10001', state: 'NY', partner: 'globex', share_consent: 0, line: 4 },
+      // m4's email, birth date, ZIP and consent are invalid: stored empty (consent false); the member keeps its partner.
+      { user_id: 'm4', email: null, first_name: 'Di', last_name: 'Ng', birth_date: null, zip: null, state: 'TX', partner: 'globex', share_consent: 0, line: 6 },
       { user_id: 'm5', email: 'ed@example.com', first_name: 'Ed', last_name: 'Ray', birth_date: null, zip: null, state: null, partner: null, share_consent: 1, line: 7 },
     ]);
-    expect(sqlite(db, 'SELECT line, reason FROM rejects')).toEqual([
-      {
-        line: 6,
-        reason:
-          'line 6: email: "bad-email" is not an email address; birth_date: "1990-02-30" is not a valid date (expected YYYY-MM-DD); ' +
-          'zip: "1234" is not a US ZIP code (expected 5 digits, or ZIP+4)',
-      },
+    expect(sqliteValue(db, 'SELECT count(*) FROM rejects')).toBe(0);
+    expect(sqlite(db, 'SELECT line, field, value, reason FROM field_problems ORDER BY field')).toEqual([
+      { line: 6, field: 'birth_date', value: '1990-02-30', reason: '"1990-02-30" is not a valid date (expected YYYY-MM-DD)' },
+      { line: 6, field: 'email', value: 'bad-email', reason: '"bad-email" is not an email address' },
+      { line: 6, field: 'share_consent', value: 'maybe', reason: '"maybe" is not a yes/no value (use true/false, yes/no or 1/0)' },
+      { line: 6, field: 'zip', value: '1234', reason: '"1234" is not a US ZIP code (expected 5 digits, or ZIP+4)' },
     ]);
     // personal data stays in members
     expect(sqliteValue(db, 'SELECT count(*) FROM events')).toBe(0);
@@ -176,14 +177,14 @@ describe('ingest --json', { timeout: 60_000 }, () => {
     expect(report.files[1]!.error).toMatch(/bad\.csv: 1 of 2 rows rejected \(50\.0%\), above the maximum reject rate 0\.05; the good rows were kept/);
     expect(report.files[2]!.sha256).toBeNull();
     expect(report.files[2]!.error).toBe(`${missing}: no such file; check the path`);
-    expect(report.totals).toEqual({ rows: 7, inserted: 6, duplicates: 0, conflicts: 0, rejected: 1 });
+    expect(report.totals).toEqual({ rows: 7, inserted: 6, duplicates: 0, conflicts: 0, rejected: 1, field_problems: 0 });
     // errors are repeated on stderr, one line each
     expect(r.stderr.trim().split('\n')).toEqual([`rewards: ${report.files[1]!.error}`, `rewards: ${report.files[2]!.error}`]);
 
     const plain = await runCli(['--db', join(dir, 'r2.db'), 'ingest', fixture('events.csv'), bad]);
     expect(plain.code).toBe(65);
     expect(plain.stdout).toBe('');
-    expect(plain.stderr).toMatch(/^total: 7 rows, 6 inserted, 0 duplicates, 0 conflicts, 1 rejected$/m);
+    expect(plain.stderr).toMatch(/^total: 7 rows, 6 inserted, 0 duplicates, 0 conflicts, 1 rejected, 0 field problem\(s\)$/m);
     const quiet = await runCli(['--db', join(dir, 'r3.db'), '--quiet', 'ingest', fixture('events.csv')]);
     expect([quiet.code, quiet.stdout, quiet.stderr]).toEqual([0, '', '']);
   });

@@ -120,6 +120,6 @@ describe('ingest: the writer lock', { timeout: 60_000 }, () => {
     expect((await runCli(['--db', db, 'ingest', fixture('events.csv')])).code).toBe(0);
     setLock(db, sleeper.pid!, hostname());
     const r = await runCli(['--db', db, 'rejects']);
-    expect([r.code, r.stdout]).toEqual([0, 'batch_id,file,line,reason,raw\n']);
+    expect([r.code, r.stdout]).toEqual([0, 'batch_id,file,line,kind,field,reason,raw\n']);
   });
 });

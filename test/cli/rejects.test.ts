@@ -27,23 +27,25 @@ describe('rewards rejects', { timeout: 60_000 }, () => {
     expect(r2.code, r2.stderr).toBe(0);
   }, 60_000);
 
-  it('prints every rejected row as CSV: batch_id,file,line,reason,raw', async () => {
+  it('prints every rejected row as CSV: batch_id,file,line,kind,field,reason,raw', async () => {
     const r = await runCli(['--db', db, 'rejects']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout.split('\n')[0]).toBe('batch_id,file,line,reason,raw');
+    expect(r.stdout.split('\n')[0]).toBe('batch_id,file,line,kind,field,reason,raw');
     const rows = parse(r.stdout, { columns: true }) as Record<string, string>[];
     expect(rows).toEqual([
       {
         batch_id: '1',
         file: first,
         line: '3',
+        kind: 'row',
+        field: '',
         reason: expect.stringMatching(/^line 3: occurred_at: "2026-02-30T10:00:00Z" is not a valid date-time/),
         // the raw record as written, with its quotes and the newline inside them
         raw: 'r2,u1,steps,2026-02-30T10:00:00Z,"{""note"":""a, \n""""quoted"""" note""}"',
       },
-      { batch_id: '1', file: first, line: '5', reason: 'line 5: properties: expected a JSON object, got an array', raw: 'r3,u1,steps,2026-03-01T10:00:00Z,"[1]"' },
-      { batch_id: '2', file: second, line: '2', reason: 'line 2: event_type: is required; occurred_at: is required', raw: '{"user_id":"u2"}' },
+      { batch_id: '1', file: first, line: '5', kind: 'row', field: '', reason: 'line 5: properties: expected a JSON object, got an array', raw: 'r3,u1,steps,2026-03-01T10:00:00Z,"[1]"' },
+      { batch_id: '2', file: second, line: '2', kind: 'row', field: '', reason: 'line 2: event_type: is required; occurred_at: is required', raw: '{"user_id":"u2"}' },
     ]);
   });
 
@@ -51,10 +53,10 @@ describe('rewards rejects', { timeout: 60_000 }, () => {
     const r = await runCli(['--db', db, 'rejects', '--batch', '2']);
     expect(r.code, r.stderr).toBe(0);
     expect(parse(r.stdout, { columns: true })).toEqual([
-      { batch_id: '2', file: second, line: '2', reason: 'line 2: event_type: is required; occurred_at: is required', raw: '{"user_id":"u2"}' },
+      { batch_id: '2', file: second, line: '2', kind: 'row', field: '', reason: 'line 2: event_type: is required; occurred_at: is required', raw: '{"user_id":"u2"}' },
     ]);
     const none = await runCli(['--db', db, 'rejects', '--batch', '3']);
-    expect([none.code, none.stdout]).toEqual([0, 'batch_id,file,line,reason,raw\n']);
+    expect([none.code, none.stdout]).toEqual([0, 'batch_id,file,line,kind,field,reason,raw\n']);
   });
 
   it('--json', async () => {

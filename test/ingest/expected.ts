@@ -110,6 +110,7 @@ export interface JsonFile {
   duplicates: number;
   conflicts: number;
   rejected: number;
+  field_problems: number;
   error: string | null;
   batch_id?: number | null;
   extra_columns?: string[];
@@ -117,7 +118,7 @@ export interface JsonFile {
 
 export interface JsonReport {
   files: JsonFile[];
-  totals: { rows: number; inserted: number; duplicates: number; conflicts: number; rejected: number };
+  totals: { rows: number; inserted: number; duplicates: number; conflicts: number; rejected: number; field_problems: number };
 }
 
 /** Everything an analyst could see, for before/after comparisons (created_at/started_at left out). */

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { EVENT_FIELDS, EVENT_REQUIRED } from '../../src/ingest/field-names.js';
+import { DEFAULT_LIMITS } from '../../src/config/limits.js';
 import { type InputRecord, readRecords } from '../../src/ingest/records.js';
 import { type Format, openSource } from '../../src/ingest/source.js';
 import { tempDir } from '../helpers.js';
@@ -24,7 +25,7 @@ async function read(content: string | Buffer, opts: ReadOpts = {}): Promise<{ re
   const path = join(dir, `${++fileNo}-${opts.name ?? 'in.csv'}`);
   writeFileSync(path, content);
   const src = await openSource(path, opts.format, Readable.from([]));
-  const stream = readRecords(src, { fields: opts.fields ?? ['a', 'b'], required: opts.required ?? ['a'], map: opts.map ?? {} }, () => {});
+  const stream = readRecords(src, { fields: opts.fields ?? ['a', 'b'], required: opts.required ?? ['a'], map: opts.map ?? {}, limits: DEFAULT_LIMITS }, () => {});
   const records: InputRecord[] = [];
   for await (const b of stream.batches) records.push(...b);
   return { records, extra: [...stream.extraColumns].sort() };
@@ -304,7 +305,7 @@ describe('streaming', { timeout: 30_000 }, () => {
     writeFileSync(path, content);
     const src = await openSource(path, undefined, Readable.from([]));
     let bytes = 0;
-    const stream = readRecords(src, { fields: ['a', 'b'], required: ['a'], map: {} }, (n) => (bytes += n));
+    const stream = readRecords(src, { fields: ['a', 'b'], required: ['a'], map: {}, limits: DEFAULT_LIMITS }, (n) => (bytes += n));
     let got = 0;
     outer: for await (const batch of stream.batches) {
       for (const r of batch) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EventInput, toEventRow } from '../../src/ingest/event-schema.js';
 import { canonicalJson, describeIssues } from '../../src/ingest/fields.js';
-import { MemberInput, toMemberRow } from '../../src/ingest/member-schema.js';
+import { readMember } from '../../src/ingest/member-schema.js';
 import type { EventRow, MemberRow } from '../../src/store/ingest.js';
 
 const base = { user_id: 'u1', event_type: 'steps', occurred_at: '2026-03-01T10:00:00Z' };
@@ -19,16 +19,33 @@ function event(input: Record<string, unknown>, defaultZone = 'UTC'): EventRow {
   return toEventRow(r.data, 7, 'raw text', defaultZone);
 }
 
+/** Why a member row is rejected (only its user_id can do that). */
 function memberReason(input: Record<string, unknown>): string {
-  const r = MemberInput.safeParse(input);
-  if (r.success) throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
-  return describeIssues(r.error);
+  const r = readMember(input, 3);
+  if (!('error' in r)) throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
+  return r.error;
+}
+
+/** A member row stored, with its field problems as `field: reason` (the field itself stored empty). */
+function memberRead(input: Record<string, unknown>): { row: MemberRow; problems: string[] } {
+  const r = readMember(input, 3);
+  if ('error' in r) throw new Error(`expected ${JSON.stringify(input)} to be stored: ${r.error}`);
+  return { row: r.row, problems: r.problems.map((p) => `${p.field}: ${p.reason}`) };
 }
 
 function member(input: Record<string, unknown>): MemberRow {
-  const r = MemberInput.safeParse(input);
-  if (!r.success) throw new Error(`expected ${JSON.stringify(input)} to be valid: ${describeIssues(r.error)}`);
-  return toMemberRow(r.data, 3);
+  const r = memberRead(input);
+  if (r.problems.length) throw new Error(`expected ${JSON.stringify(input)} to be valid: ${r.problems.join('; ')}`);
+  return r.row;
+}
+
+/** The one problem of a member row with one bad field, after checking the row is kept with it empty. */
+function fieldProblem(input: Record<string, unknown>, field: keyof MemberRow): string {
+  const r = memberRead(input);
+  expect(r.row[field], `${field} is stored empty`).toBe(field === 'share_consent' ? 0 : null);
+  expect(r.row.user_id).toBe('u1');
+  expect(r.problems).toHaveLength(1);
+  return r.problems[0]!;
 }
 
 describe('event schema: reasons name the field and the value', () => {
@@ -210,23 +227,30 @@ describe('member schema', () => {
     expect(member({ user_id: 'u1' }).share_consent).toBe(0);
   });
 
-  it('share_consent: anything else is rejected naming the value', () => {
-    expect(memberReason({ user_id: 'u1', share_consent: 'maybe' })).toBe('share_consent: "maybe" is not a yes/no value (use true/false, yes/no or 1/0)');
-    expect(memberReason({ user_id: 'u1', share_consent: 2 })).toBe('share_consent: 2 is not a yes/no value (use true/false, yes/no or 1/0)');
-    expect(memberReason({ user_id: 'u1', share_consent: {} })).toBe('share_consent: {} is not a yes/no value (use true/false, yes/no or 1/0)');
+  it('share_consent: anything else counts as false and is a field problem naming the value', () => {
+    expect(fieldProblem({ user_id: 'u1', share_consent: 'maybe' }, 'share_consent')).toBe('share_consent: "maybe" is not a yes/no value (use true/false, yes/no or 1/0)');
+    expect(fieldProblem({ user_id: 'u1', share_consent: 2 }, 'share_consent')).toBe('share_consent: 2 is not a yes/no value (use true/false, yes/no or 1/0)');
+    expect(fieldProblem({ user_id: 'u1', share_consent: {} }, 'share_consent')).toBe('share_consent: {} is not a yes/no value (use true/false, yes/no or 1/0)');
   });
 
-  it('user_id is required', () => {
+  it('user_id is required: the only field that rejects the row', () => {
     expect(memberReason({ email: 'a@b.c' })).toBe('user_id: is required');
     expect(memberReason({ user_id: ' ' })).toBe('user_id: is required and must not be empty');
+    expect(memberReason({ user_id: 'x'.repeat(201), zip: 'ABCDE' })).toBe('user_id: is longer than 200 characters');
   });
 
-  it('checks dates, ZIP codes and email addresses', () => {
-    expect(memberReason({ user_id: 'u1', birth_date: '1990-02-30' })).toBe('birth_date: "1990-02-30" is not a valid date (expected YYYY-MM-DD)');
-    expect(memberReason({ user_id: 'u1', birth_date: '03/04/1990' })).toBe('birth_date: "03/04/1990" is not a valid date (expected YYYY-MM-DD)');
-    expect(memberReason({ user_id: 'u1', zip: '2134' })).toBe('zip: "2134" is not a US ZIP code (expected 5 digits, or ZIP+4)');
-    expect(memberReason({ user_id: 'u1', zip: 2134 })).toBe('zip: expected the ZIP code as text (a number loses leading zeros), got 2134');
-    expect(memberReason({ user_id: 'u1', email: 'not-an-email' })).toBe('email: "not-an-email" is not an email address');
+  it('checks dates, ZIP codes, states and email addresses: a bad one is stored empty, the row kept', () => {
+    expect(fieldProblem({ user_id: 'u1', birth_date: '1990-02-30' }, 'birth_date')).toBe('birth_date: "1990-02-30" is not a valid date (expected YYYY-MM-DD)');
+    expect(fieldProblem({ user_id: 'u1', birth_date: '03/04/1990' }, 'birth_date')).toBe('birth_date: "03/04/1990" is not a valid date (expected YYYY-MM-DD)');
+    expect(fieldProblem({ user_id: 'u1', zip: '2134' }, 'zip')).toBe('zip: "2134" is not a US ZIP code (expected 5 digits, or ZIP+4)');
+    expect(fieldProblem({ user_id: 'u1', zip: 'ABCDE' }, 'zip')).toBe('zip: "ABCDE" is not a US ZIP code (expected 5 digits, or ZIP+4)');
+    expect(fieldProblem({ user_id: 'u1', zip: 2134 }, 'zip')).toBe('zip: expected the ZIP code as text (a number loses leading zeros), got 2134');
+    expect(fieldProblem({ user_id: 'u1', email: 'not-an-email' }, 'email')).toBe('email: "not-an-email" is not an email address');
+    expect(fieldProblem({ user_id: 'u1', state: 'Massachusetts' }, 'state')).toBe('state: "Massachusetts" is not a USPS state code (e.g. MA, PR)');
+    // The member keeps its partner and consent whatever else is wrong.
+    const r = memberRead({ user_id: 'u1', zip: 'ABCDE', birth_date: 'soon', state: 'XX', partner: 'acme', share_consent: 'yes' });
+    expect(r.row).toMatchObject({ user_id: 'u1', zip: null, birth_date: null, state: null, partner: 'acme', share_consent: 1 });
+    expect(r.problems).toHaveLength(3);
   });
 
   it('stores the row: empty means null, ZIPs as text, state upper-cased', () => {

@@ -2,6 +2,7 @@
  * Third-party suites, read in place (never copied into the project): csv-spectrum and JSONTestSuite.
  * They live in $REWARDS_TESTSUITES, else ../shared/testsuites; without them these tests are skipped.
  */
+import { DEFAULT_LIMITS } from '../../src/config/limits.js';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -18,7 +19,7 @@ if (!SUITES) console.warn(`[test/ingest/testsuites.test.ts] skipped: ${TESTSUITE
 async function readAll(path: string, fields: string[]): Promise<InputRecord[]> {
   const src = await openSource(path, undefined, Readable.from([]));
   const out: InputRecord[] = [];
-  for await (const b of readRecords(src, { fields, required: [], map: {} }, () => {}).batches) out.push(...b);
+  for await (const b of readRecords(src, { fields, required: [], map: {}, limits: DEFAULT_LIMITS }, () => {}).batches) out.push(...b);
   return out;
 }
 

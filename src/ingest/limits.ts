@@ -1,0 +1,22 @@
+/** How ingest applies the limits of src/config/limits.ts. */
+
+/** Small files may decompress to this much whatever their ratio (a tiny file of repeated rows is normal). */
+export const GZIP_FLOOR_BYTES = 64 * 1024 * 1024;
+
+/** How much of an over-long record is kept in the rejects table: enough to find it, not to fill the disk. */
+export const REJECT_RAW_CHARS = 1024;
+
+/**
+ * The nesting depth of a JSON value, counted without recursion (a value nested 5,000 deep must not
+ * overflow the stack), stopping as soon as it passes `limit`.
+ */
+export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > limit) return true;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === 'object') stack.push([x, d + 1]);
+  }
+  return false;
+}
