@@ -11,6 +11,8 @@ import * as report from './commands/report.js';
 import * as run from './commands/run.js';
 import * as status from './commands/status.js';
 import { EXIT, RewardsError } from './errors.js';
+import { lastOpenedDatabase } from './store/db.js';
+import { busyError } from './store/lock.js';
 import { escapeText } from './util/escape.js';
 
 /** The one place that turns errors into exit codes (src/main.ts then exits with it). */
@@ -45,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end here with code 0; commander already printed the message.
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
+    const busy = (err as { code?: string })?.code?.startsWith('SQLITE_BUSY') && lastOpenedDatabase();
+    if (busy) err = busyError(busy);
     if (err instanceof RewardsError) {
       process.stderr.write(`rewards: ${escapeText(err.message)}\n`);
       return err.exitCode;

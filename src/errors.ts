@@ -69,6 +69,7 @@ export class ConfigError extends RewardsError {
 
 /** Turns a Node fs error on `path` into the matching typed error. */
 export function fsError(err: unknown, path: string, action: 'read' | 'write'): RewardsError {
+  if (err instanceof RewardsError) return err; // already says what and where
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const detail = (err as Error | undefined)?.message ?? String(err);
   if (action === 'read') {
@@ -79,5 +80,8 @@ export function fsError(err: unknown, path: string, action: 'read' | 'write'): R
   }
   if (code === 'ENOSPC') return new CantCreateError(`${path}: no space left on device; free some space and rerun`);
   if (code === 'EACCES') return new CantCreateError(`${path}: permission denied; check the folder's permissions`);
+  if (code === 'EEXIST' || code === 'ELOOP') {
+    return new CantCreateError(`${path}: something already stands where rewards creates a new file (${detail}); nothing was written through it: remove it and rerun`);
+  }
   return new CantCreateError(`${path}: cannot write (${detail})`);
 }

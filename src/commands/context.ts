@@ -69,7 +69,7 @@ export async function config(ctx: Context, required: boolean): Promise<LoadedCon
 }
 
 export function openStore(ctx: Context, opts: { mustExist?: boolean } = {}): Db {
-  return openDb(ctx.dbPath, opts);
+  return openDb(ctx.dbPath, { ...opts, onWarning: (m) => warn(ctx, m) });
 }
 
 /** Runs `fn` holding the database's writer lock; released on return, throw, or Ctrl-C. */

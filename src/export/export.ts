@@ -33,7 +33,8 @@ import {
   stateBesideZip3,
   zip3,
 } from './deidentify.js';
-import { CsvFileWriter, discardStaging, type FileInfo, fsyncDir, prepareStaging, publish, writeDurable } from './files.js';
+import { fsyncDir, writeNewFile } from '../util/durable.js';
+import { CsvFileWriter, discardStaging, type FileInfo, prepareStaging, publish } from './files.js';
 import { kAnonymise } from './kanon.js';
 import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
 
@@ -239,16 +240,16 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
     await Promise.all(durable);
     o.signal?.throwIfAborted();
     const manifest = buildManifest(o, generatedAt, release, content, reissue, prior);
-    const m = writeDurable(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    const m = writeNewFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     crashPoint('export:manifest');
     const sums = [...content.files.map((f) => ({ name: f.name, sha256: f.sha256 })), { name: 'manifest.json', sha256: m.sha256 }]
       .sort((a, b) => (a.name < b.name ? -1 : 1))
       .map((f) => `${f.sha256}  ${f.name}\n`)
       .join('');
-    writeDurable(join(dir, 'SHA256SUMS'), sums);
+    writeNewFile(join(dir, 'SHA256SUMS'), sums);
     crashPoint('export:sums');
     // Last: a poller that copies the folder file by file knows it has all of it once _SUCCESS is there.
-    writeDurable(join(dir, '_SUCCESS'), '');
+    writeNewFile(join(dir, '_SUCCESS'), '');
     fsyncDir(dir);
     // A signal that came during the writes above stops the export rather than being noticed after it is published.
     if (o.signal) await new Promise((resolve) => setImmediate(resolve));
@@ -339,7 +340,7 @@ function reissueFiles(prior: ReleaseRow, before: ReleaseContent, dir: string, pa
     }
     // The staging folder is this export's own: the fresh file goes, the released one takes its name.
     rmSync(join(dir, f.name));
-    writeDurable(join(dir, f.name), bytes);
+    writeNewFile(join(dir, f.name), bytes);
   }
 }
 

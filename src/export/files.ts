@@ -1,21 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  close,
-  closeSync,
-  fsync,
-  fsyncSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeSync,
-} from 'node:fs';
+import { close, closeSync, fsync, lstatSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { CantCreateError, fsError } from '../errors.js';
+import { createExclusive, fsyncDir, makeDir, makeOwnDir } from '../util/durable.js';
 import { csvRecord } from './csv.js';
 
 /**
@@ -28,8 +15,6 @@ import { csvRecord } from './csv.js';
  * rename(2) is atomic, so a reader (or a kill -9) only ever sees the previous export or the new one.
  */
 
-export const FILE_MODE = 0o640;
-export const DIR_MODE = 0o750;
 
 export interface FileInfo {
   name: string;
@@ -61,7 +46,7 @@ export class CsvFileWriter {
     header: readonly string[],
   ) {
     try {
-      this.fd = openSync(path, 'wx', FILE_MODE);
+      this.fd = createExclusive(path);
     } catch (err) {
       throw fsError(err, path, 'write');
     }
@@ -103,18 +88,6 @@ export class CsvFileWriter {
     }
   }
 
-  close(): FileInfo {
-    this.flush();
-    try {
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-    } catch (err) {
-      throw fsError(err, this.path, 'write');
-    }
-    this.fd = -1;
-    return { name: basename(this.path), rows: this.rows, bytes: this.bytes, sha256: this.hash.digest('hex') };
-  }
-
   /**
    * `close` with the fsync and close on libuv's thread pool: the caller goes on with the next file
    * while the disk catches up, and awaits `durable` before anything that needs the file on disk.
@@ -148,43 +121,6 @@ export class CsvFileWriter {
   }
 }
 
-/** Writes a small file whole, with the export's mode, and fsyncs it. */
-export function writeDurable(path: string, content: string | Buffer): { bytes: number; sha256: string } {
-  const buf = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-  try {
-    const fd = openSync(path, 'wx', FILE_MODE);
-    try {
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (err) {
-    throw fsError(err, path, 'write');
-  }
-  return { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
-}
-
-/**
- * fsync on a folder makes the names in it (new files, a rename) durable, not only the file contents.
- * Filesystems that cannot fsync a folder say so with EINVAL/ENOTSUP: nothing more can be done there.
- */
-export function fsyncDir(path: string): void {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EINVAL' || code === 'ENOTSUP' || code === 'EISDIR') return;
-    throw fsError(err, path, 'write');
-  }
-}
-
 /** Hidden siblings of `<as-of>`: its versions, a staging folder, or a link about to be renamed. */
 function siblingPrefix(asOf: string): string {
   return `.${asOf}.`;
@@ -215,15 +151,16 @@ export function currentVersion(partnerDir: string, asOf: string): string | null 
  */
 export function prepareStaging(partnerDir: string, asOf: string, stamp: string): { staging: string; previous: string | null } {
   try {
-    mkdirSync(partnerDir, { recursive: true, mode: DIR_MODE });
+    makeOwnDir(partnerDir);
   } catch (err) {
+    if (err instanceof CantCreateError) throw err;
     throw fsError(err, partnerDir, 'write');
   }
   const previous = currentVersion(partnerDir, asOf);
   removeStale(partnerDir, asOf, previous);
   const staging = join(partnerDir, `${siblingPrefix(asOf)}${stamp}-${randomBytes(4).toString('hex')}`);
   try {
-    mkdirSync(staging, { mode: DIR_MODE });
+    makeDir(staging);
   } catch (err) {
     throw fsError(err, staging, 'write');
   }

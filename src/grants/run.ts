@@ -190,8 +190,8 @@ function toGrantRow(c: Candidate, runId: number): GrantRow {
  */
 export function repairGrantFiles(db: Db): string[] {
   const repaired: string[] = [];
-  // A run killed mid-write left a temp file under the same fixed name (util/atomic-file.ts): rewriting
-  // the file overwrites and renames it, so no litter stays beside the grant files.
+  // A run killed mid-write left a temp file beside the grant file: writing it again removes that
+  // (util/durable.ts), so no litter stays beside the grant files.
   for (const run of runsMissingFiles(db)) {
     const sha = writeGrantFile(run.file, grantsOfRun(db, run.run_id));
     markRunComplete(db, run.run_id, sha);

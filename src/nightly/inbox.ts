@@ -1,8 +1,8 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { fsError } from '../errors.js';
+import { fsError, RewardsError } from '../errors.js';
 import { formatFromName } from '../ingest/source.js';
-import { fsyncDir } from '../util/atomic-file.js';
+import { fsyncDir, makeOwnDir } from '../util/durable.js';
 
 /** What an inbox entry is when it is not a regular file. */
 function typeOf(st: Stats): string {
@@ -51,7 +51,7 @@ export function inboxFiles(dir: string): { files: string[]; notRegular: { path: 
 /** Moves an ingested file to the archive folder; a name already there gets a numeric suffix. */
 export function archiveFile(file: string, archiveDir: string): string {
   try {
-    mkdirSync(archiveDir, { recursive: true });
+    makeOwnDir(archiveDir);
     const name = basename(file);
     let target = join(archiveDir, name);
     for (let i = 1; existsSync(target); i++) {
@@ -62,6 +62,7 @@ export function archiveFile(file: string, archiveDir: string): string {
     fsyncDir(archiveDir);
     return target;
   } catch (err) {
+    if (err instanceof RewardsError) throw err;
     throw fsError(err, archiveDir, 'write');
   }
 }

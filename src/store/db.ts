@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CantCreateError, NoInputError } from '../errors.js';
+import { createExclusive, makeDir } from '../util/durable.js';
 
 export type Db = Database.Database;
 
@@ -27,12 +28,49 @@ export interface OpenOptions {
   /** Read-only commands must not create a database that does not exist. */
   mustExist?: boolean;
   readonly?: boolean;
+  /** Told when an existing database was readable by others and has been made private. */
+  onWarning?: (message: string) => void;
+}
+
+/** The database holds names, emails, birth dates and raw rejected rows: owner only. */
+const DB_MODE = 0o600;
+
+/**
+ * Creates the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+ * database's mode), or makes an existing one private, with a warning, when others could read it.
+ */
+function privateFile(path: string, onWarning?: (message: string) => void): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    makeDir(dirname(path));
+    closeSync(createExclusive(path, DB_MODE));
+    return;
+  }
+  if ((st.mode & 0o077) === 0) return;
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(f, DB_MODE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  onWarning?.(`${path}: the database was readable by others (mode ${(st.mode & 0o777).toString(8)}); it holds personal data, so it is now 0600`);
+}
+
+/** The database this process opened last: what a "database is busy" error names (cli.ts). */
+let lastOpened: string | null = null;
+export function lastOpenedDatabase(): string | null {
+  return lastOpened;
 }
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
+  lastOpened = path;
   let db: Db;
   try {
-    if (!opts.mustExist && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:' && !opts.readonly && !(opts.mustExist && !existsSync(path))) privateFile(path, opts.onWarning);
     db = new Database(path, { fileMustExist: opts.mustExist ?? false, readonly: opts.readonly ?? false });
   } catch (err) {
     const msg = (err as Error).message;

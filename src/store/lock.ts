@@ -1,6 +1,8 @@
+import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { BusyError } from '../errors.js';
+import { escapeText } from '../util/escape.js';
 import { type Db, nowIso, stmt } from './db.js';
 
 export interface LockHolder {
@@ -59,21 +61,44 @@ export function acquireLock(db: Db, command: string): () => void {
   const me = { pid: process.pid, host: hostname(), command, started_at: nowIso(), pid_start: processStart(process.pid) };
   db.transaction(() => {
     const held = stmt(db, 'SELECT pid, host, command, started_at, pid_start FROM lock WHERE id = 1').get() as LockHolder | undefined;
-    if (held && held.pid !== process.pid) {
-      const sameHost = held.host === me.host;
-      if (!sameHost || holderRuns(held)) {
-        throw new BusyError(
-          `another rewards process holds the lock on this database: pid ${held.pid} on ${held.host} ` +
-            `(\`rewards ${held.command}\`, started ${held.started_at}); retry when it has finished`,
-        );
-      }
-    }
+    // Host, pid and start are compared always: the same pid can be another process (pid 1 in two
+    // containers sharing a volume, a pid reused after a reboot).
+    const mine = held !== undefined && held.host === me.host && held.pid === me.pid && held.pid_start === me.pid_start;
+    if (held && !mine && (held.host !== me.host || holderRuns(held))) throw new BusyError(holderText(held));
     stmt(db, 'INSERT OR REPLACE INTO lock (id, pid, host, command, started_at, pid_start) VALUES (1, @pid, @host, @command, @started_at, @pid_start)').run(me);
   }).immediate();
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    stmt(db, 'DELETE FROM lock WHERE id = 1 AND pid = ? AND host = ?').run(process.pid, me.host);
+    stmt(db, 'DELETE FROM lock WHERE id = 1 AND pid = ? AND host = ? AND pid_start IS ?').run(process.pid, me.host, me.pid_start);
   };
+}
+
+function holderText(held: LockHolder): string {
+  return (
+    `another rewards process holds the lock on this database: pid ${escapeText(String(held.pid))} on ${escapeText(held.host)} ` +
+    `(\`rewards ${escapeText(held.command)}\`, started ${escapeText(held.started_at)}); retry when it has finished`
+  );
+}
+
+/**
+ * The error for a statement that waited past busy_timeout for another connection's transaction:
+ * 75, naming the holder when it is a rewards process (from the lock table, read without waiting),
+ * else saying it is something else (sqlite3, an analyst's tool).
+ */
+export function busyError(path: string): BusyError {
+  let held: LockHolder | undefined;
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true, timeout: 0 });
+    try {
+      held = db.prepare('SELECT pid, host, command, started_at, pid_start FROM lock WHERE id = 1').get() as LockHolder | undefined;
+    } finally {
+      db.close();
+    }
+  } catch {
+    held = undefined;
+  }
+  const who = held ? holderText(held).replace('another rewards process holds the lock on this database', 'it is held by a rewards process') : 'no rewards process holds its lock, so it is another program (sqlite3, an analyst\'s tool)';
+  return new BusyError(`${escapeText(path)}: the database stayed busy past the 10 s busy timeout: another connection is writing; ${who}`);
 }
