@@ -1,7 +1,7 @@
 /** How ingest applies the limits of src/config/limits.ts. */
 
 /** Small files may decompress to this much whatever their ratio (a tiny file of repeated rows is normal). */
-export const GZIP_FLOOR_BYTES = 64 * 1024 * 1024;
+export const GZIP_FLOOR_BYTES = 1024 * 1024;
 
 /** How much of an over-long record is kept in the rejects table: enough to find it, not to fill the disk. */
 export const REJECT_RAW_CHARS = 1024;
