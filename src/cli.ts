@@ -10,7 +10,7 @@ import * as rejects from './commands/rejects.js';
 import * as report from './commands/report.js';
 import * as run from './commands/run.js';
 import * as status from './commands/status.js';
-import { EXIT, RewardsError } from './errors.js';
+import { EXIT, ReportedError, RewardsError } from './errors.js';
 import { lastOpenedDatabase } from './store/db.js';
 import { busyError } from './store/lock.js';
 import { escapeText } from './util/escape.js';
@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const program = buildProgram();
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+    return EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here with code 0; commander already printed the message.
@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     const busy = (err as { code?: string })?.code?.startsWith('SQLITE_BUSY') && lastOpenedDatabase();
     if (busy) err = busyError(busy);
     if (err instanceof RewardsError) {
-      process.stderr.write(`rewards: ${escapeText(err.message)}\n`);
+      if (!(err instanceof ReportedError)) process.stderr.write(`rewards: ${escapeText(err.message)}\n`);
       return err.exitCode;
     }
     const e = err as Error;

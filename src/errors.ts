@@ -25,6 +25,16 @@ export class RewardsError extends Error {
   }
 }
 
+/**
+ * A failure the command has already reported, line by line, on stderr (a batch report, a night's
+ * summary): it carries only the exit code, and src/cli.ts prints nothing more.
+ */
+export class ReportedError extends RewardsError {
+  constructor(exitCode: ExitCode) {
+    super('', exitCode);
+  }
+}
+
 /** Wrong flags or arguments (64). */
 export class UsageError extends RewardsError {
   constructor(message: string) {

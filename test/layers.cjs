@@ -2,7 +2,7 @@
 // the built dist/): a module may import its own layer and the layers below it, never one above, and
 // nothing may import in a circle. One line per layer; a file directly under src/ is its own layer.
 const LAYERS = [
-  ['errors', 'version', 'time', 'util'],
+  ['errors', 'version', 'tuning', 'time', 'util'],
   ['config'],
   ['store'],
   ['ingest', 'rules'],

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { type RewardsError, UsageError } from '../errors.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { acquireLock } from '../store/lock.js';
 import { type Db, openDb } from '../store/db.js';
@@ -72,17 +72,33 @@ export function openStore(ctx: Context, opts: { mustExist?: boolean } = {}): Db 
   return openDb(ctx.dbPath, { ...opts, onWarning: (m) => warn(ctx, m) });
 }
 
-/** Runs `fn` holding the database's writer lock; released on return, throw, or Ctrl-C. */
-export async function withLock<T>(db: Db, command: string, fn: () => Promise<T> | T): Promise<T> {
+/**
+ * Runs `fn` holding the database's writer lock; released on return, throw, or Ctrl-C (SIGINT,
+ * SIGTERM). By default a signal releases the lock and ends the process as the signal would (every
+ * write is a transaction or a durable file, so that is safe). With `interrupted`, the command stops
+ * itself instead: the signal aborts the AbortSignal `fn` gets, with that error, and `fn` cleans up
+ * (an export holding a read cursor must not have its lock row written under it).
+ */
+export async function withLock<T>(
+  db: Db,
+  command: string,
+  fn: (signal: AbortSignal) => Promise<T> | T,
+  interrupted?: (sig: NodeJS.Signals) => RewardsError,
+): Promise<T> {
   const release = acquireLock(db, command);
+  const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) {
+      abort.abort(interrupted(sig));
+      return;
+    }
     release();
     process.kill(process.pid, sig);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await fn();
+    return await fn(abort.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

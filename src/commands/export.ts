@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { EXIT, RewardsError } from '../errors.js';
 import { exportPartner, findPartner } from '../export/export.js';
 import { partnerKey } from '../export/key.js';
-import { acquireLock } from '../store/lock.js';
 import { VERSION } from '../version.js';
-import { config, type Context, contextFrom, openStore, printJson, say, warn } from './context.js';
+import { config, type Context, contextFrom, openStore, printJson, say, warn, withLock } from './context.js';
 import { asOfOption } from './options.js';
 
 interface ExportFlags {
@@ -41,28 +40,16 @@ export async function runExport(ctx: Context, flags: ExportFlags): Promise<void>
   const where = cfg.path ?? ctx.configPath;
   const partner = findPartner(cfg.config, flags.partner, where);
   const asOf = asOfOption(flags.asOf, cfg.config);
-  const index = cfg.config.partners.indexOf(partner);
-  const key = partnerKey(ctx.env, partner, `partners[${index}]`);
+  const key = partnerKey(ctx.env, cfg.config.partners, partner, cfg.path);
 
   const db = openStore(ctx, { mustExist: true });
-  // Not withLock: its signal handler would write to the database while the export holds an open
-  // read cursor. Here a signal only asks the export to stop; it cleans up and the lock is released below.
-  const release = acquireLock(db, 'export');
-  const abort = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) =>
-    abort.abort(new RewardsError(`export interrupted by ${sig}: nothing was published, any previous export of ${asOf} is unchanged; rerun`, EXIT.TEMPFAIL));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   try {
-    const r = await exportPartner(db, {
-      config: cfg.config,
-      partner,
-      asOf,
-      outbox: cfg.resolvePath(cfg.config.paths.outbox),
-      key,
-      toolVersion: VERSION,
-      signal: abort.signal,
-    });
+    const r = await withLock(
+      db,
+      'export',
+      (signal) => exportPartner(db, { config: cfg.config, partner, asOf, outbox: cfg.resolvePath(cfg.config.paths.outbox), key, toolVersion: VERSION, signal }),
+      (sig) => new RewardsError(`export interrupted by ${sig}: nothing was published, any previous export of ${asOf} is unchanged; rerun`, EXIT.TEMPFAIL),
+    );
     if (ctx.json) {
       printJson(ctx, {
         partner: r.partner,
@@ -92,9 +79,6 @@ export async function runExport(ctx: Context, flags: ExportFlags): Promise<void>
       warn(ctx, `partner ${r.partner}: dates at ${r.date_precision} precision are NOT HIPAA Safe Harbor; this export needs an expert determination before it is shared`);
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    release();
     db.close();
   }
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { EXIT, type ExitCode, ReportedError, UsageError } from '../errors.js';
 import { ingestFiles, type IngestReport } from '../ingest/ingest-files.js';
 import { FORMATS, type Format } from '../ingest/source.js';
 import { DEFAULT_LIMITS, type InputLimits } from '../config/limits.js';
@@ -50,7 +50,7 @@ rejected only for its user_id; an invalid optional field is stored empty and lis
     .action(async (files: string[], flags: IngestFlags, cmd: Command) => {
       const ctx = contextFrom(cmd);
       const code = await runIngest(ctx, files, flags);
-      process.exitCode = code;
+      if (code !== EXIT.OK) throw new ReportedError(code);
     });
 }
 
@@ -91,7 +91,7 @@ function limitsFrom(flags: IngestFlags, configured: InputLimits): InputLimits {
   };
 }
 
-export async function runIngest(ctx: Context, files: string[], flags: IngestFlags): Promise<number> {
+export async function runIngest(ctx: Context, files: string[], flags: IngestFlags): Promise<ExitCode> {
   const parsed = parseFlags(flags);
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
   const tuning = ingestTuning(ctx);

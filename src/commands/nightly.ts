@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EXIT, ReportedError } from '../errors.js';
 import { exportPartner } from '../export/export.js';
 import { partnerKey } from '../export/key.js';
 import { runNightly, type Exporter } from '../nightly/nightly.js';
@@ -66,7 +67,7 @@ Examples:
           `run ${summary.dates.length === 1 ? summary.dates[0] : `${summary.dates[0]}..${summary.dates[summary.dates.length - 1]}`}: ${grants} grant(s); ` +
           `${exp} export(s); pruned ${summary.prune?.events ?? 0} event(s), ${summary.prune?.rejects ?? 0} reject(s)`;
         if (!ctx.json) say(ctx, line);
-        process.exitCode = summary.exit;
+        if (summary.exit !== EXIT.OK) throw new ReportedError(summary.exit);
       } finally {
         db.close();
       }
@@ -76,7 +77,7 @@ Examples:
 function exporterFor(db: Db, cfg: LoadedConfig, env: NodeJS.ProcessEnv): Exporter {
   return async (partnerId, asOf) => {
     const partner = cfg.config.partners.find((p) => p.id === partnerId)!;
-    const key = partnerKey(env, partner, `${cfg.path}: partners[${cfg.config.partners.indexOf(partner)}]`);
+    const key = partnerKey(env, cfg.config.partners, partner, cfg.path);
     const r = await exportPartner(db, { config: cfg.config, partner, asOf, outbox: cfg.resolvePath(cfg.config.paths.outbox), key, toolVersion: VERSION });
     return { dir: r.dir, safe_harbor: r.safe_harbor };
   };

@@ -37,6 +37,11 @@ export interface AuditInput {
   unitAmount?: ReadonlyMap<string, number>;
   /** Grants tables: integer variables, members and amounts modelled. */
   grants: boolean;
+  /**
+   * The width a hidden cell needs: cells that a quick argument already shows to be that wide are
+   * reported with that witnessed range (at least minWidth) instead of solved for. 0: solve all.
+   */
+  minWidth?: number;
 }
 
 export type Quantity = 'count' | 'members';
@@ -144,30 +149,128 @@ export async function auditIntervals(input: AuditInput): Promise<Interval[]> {
   }
   for (const c of constraints) groups.get(find(c.vars[0]!))!.constraints.push(c.text);
 
-  const solve = await highs();
+  const proven = grants ? new Map<number, { min: number; max: number }>() : provenByCycles(cells, hidden, input.minWidth ?? 0);
+  const h = await highs();
   const out: Interval[] = [];
   for (const group of groups.values()) {
     // A hidden cell is at least 1 (zeros are shown); a complement may be a zero total, which stays 0.
     const bounds = group.vars.map((v) => ` ${v} >= ${v.startsWith('a') || cells[Number(v.slice(1))]!.count === 0 ? 0 : 1}`).join('\n');
     const body = `Subject To\n${group.constraints.join('\n') || ' c_none: 0 ' + group.vars[0] + ' >= 0'}\nBounds\n${bounds}\n${grants ? `General\n ${group.vars.join(' ')}\n` : ''}End\n`;
-    for (const v of group.vars) {
-      if (v.startsWith('a')) continue;
-      const lo = optimum(solve, `Minimize\n obj: ${v}\n${body}`);
-      const hi = optimum(solve, `Maximize\n obj: ${v}\n${body}`);
-      out.push({ cell: Number(v.slice(1)), quantity: v.startsWith('g') ? 'count' : 'members', min: lo, max: hi });
+    // One model per group, its objective changed for each cell and sense: the solver starts each
+    // solve from the last one's basis, a fraction of a fresh solve.
+    const model = h.createModel({ format: 'lp', data: `Minimize\n obj: ${group.vars.map((v) => `0 ${v}`).join(' + ')}\n${body}` });
+    try {
+      // Linear tables: each solve starts from the last one's basis with the primal simplex (a new
+      // objective keeps the old vertex feasible), without presolve, which would rebuild the problem.
+      if (grants) model.options.set({ output_flag: false });
+      else model.options.set({ output_flag: false, presolve: 'off', solver: 'simplex', simplex_strategy: 4 });
+      const cols = group.vars.length;
+      const index = new Map<string, number>();
+      for (let i = 0; i < cols; i++) index.set(model.getColName(i), i);
+      const zeros = new Float64Array(cols);
+      for (const v of group.vars) {
+        if (v.startsWith('a')) continue;
+        const safe = proven.get(Number(v.slice(1)));
+        if (safe && v.startsWith('g')) {
+          out.push({ cell: Number(v.slice(1)), quantity: 'count', ...safe });
+          continue;
+        }
+        const col = index.get(v)!;
+        const costs = zeros.slice();
+        costs[col] = 1;
+        model.changeColsCost({ kind: 'range', from: 0, to: cols - 1 }, costs);
+        const lo = optimum(h, model, h.constants.objectiveSense.minimize);
+        const hi = optimum(h, model, h.constants.objectiveSense.maximize);
+        out.push({ cell: Number(v.slice(1)), quantity: v.startsWith('g') ? 'count' : 'members', min: lo, max: hi });
+      }
+    } finally {
+      model.dispose();
     }
   }
   return out.sort((x, y) => x.cell - y.cell || (x.quantity < y.quantity ? -1 : 1));
 }
 
-function optimum(solve: HighsSolver, lp: string): number {
-  let r = solve.solve(lp, { output_flag: false });
-  // Presolve may stop at "infeasible or unbounded"; without it the solver tells which.
-  if (r.Status === 'Primal infeasible or unbounded') r = solve.solve(lp, { output_flag: false, presolve: 'off' });
-  if (r.Status === 'Unbounded') return lp.startsWith('Maximize') ? Infinity : -Infinity;
+function optimum(h: HighsSolver, model: ReturnType<HighsSolver['createModel']>, sense: Parameters<ReturnType<HighsSolver['createModel']>['changeObjectiveSense']>[0]): number {
+  model.changeObjectiveSense(sense);
+  let status = model.run().modelStatus;
+  if (status === h.constants.modelStatus.unboundedOrInfeasible) {
+    // Presolve may stop there; without it the solver tells which.
+    const presolve = model.options.get('presolve');
+    model.options.set({ presolve: 'off' });
+    status = model.run().modelStatus;
+    model.options.set({ presolve });
+  }
+  const max = sense === h.constants.objectiveSense.maximize;
+  if (status === h.constants.modelStatus.unbounded) return max ? Infinity : -Infinity;
   // Published figures come from real data, so some value always fits them: anything else is a bug.
-  if (r.Status !== 'Optimal') throw new Error(`table audit: the solver found no optimum (${r.Status})`);
-  return Math.round(r.ObjectiveValue);
+  if (status !== h.constants.modelStatus.optimal) throw new Error(`table audit: the solver found no optimum (status ${status})`);
+  return Math.round(model.getObjectiveValue());
+}
+
+/**
+ * Hidden cells of a table of sums that are provably at least `minWidth` wide without a solver, with
+ * a range they can certainly take (a witness, within the exact one). Four hidden cells at the
+ * corners of a rectangle, rows {r, r2} and columns {c, c2}, can all move by d at once without
+ * changing any published sum, each in the direction its position gives: between two interior
+ * columns (or rows) the signs alternate, between an interior one and the total they agree (a cell
+ * and its total rise together). The cell can rise while the corners moving against it stay at least
+ * 1, and fall while those moving with it (itself included) do. Cells not shown wide this way are
+ * left to the solver.
+ */
+function provenByCycles(cells: readonly AuditCell[], hidden: readonly boolean[], minWidth: number): Map<number, { min: number; max: number }> {
+  const out = new Map<number, { min: number; max: number }>();
+  if (minWidth <= 0) return out;
+  const at = new Map<string, number>();
+  const byRow = new Map<string, number[]>();
+  const byCol = new Map<string, number[]>();
+  cells.forEach((c, i) => {
+    if (!hidden[i]) return;
+    at.set(`${c.row}\u0000${c.col}`, i);
+    if (!byRow.has(c.row)) byRow.set(c.row, []);
+    byRow.get(c.row)!.push(i);
+    if (!byCol.has(c.col)) byCol.set(c.col, []);
+    byCol.get(c.col)!.push(i);
+  });
+  const slack = (i: number) => cells[i]!.count - (cells[i]!.count > 0 ? 1 : 0);
+  // +1 when a move along this side keeps its direction: exactly one end is the total.
+  const along = (a: string, b: string) => ((a === TOTAL) !== (b === TOTAL) ? 1 : -1);
+  for (const [, members] of byRow) {
+    for (const i of members) {
+      const c = cells[i]!;
+      let best = -1;
+      let range = { min: c.count, max: c.count };
+      for (const j of members) {
+        if (j === i) continue;
+        const c2 = cells[j]!.col;
+        for (const k of byCol.get(c.col)!) {
+          if (k === i) continue;
+          const r2 = cells[k]!.row;
+          const l = at.get(`${r2}\u0000${c2}`);
+          if (l === undefined) continue;
+          const sj = along(c.col, c2);
+          const sk = along(c.row, r2);
+          const corners: [number, number][] = [
+            [i, 1],
+            [j, sj],
+            [k, sk],
+            [l, sj * sk],
+          ];
+          let up = Infinity;
+          let down = Infinity;
+          for (const [x, sign] of corners) {
+            if (sign < 0) up = Math.min(up, slack(x));
+            else down = Math.min(down, slack(x));
+          }
+          if (up + down > best) {
+            best = up + down;
+            range = { min: c.count - down, max: c.count + up };
+          }
+        }
+      }
+      if (best >= minWidth) out.set(i, range);
+    }
+  }
+  return out;
 }
 
 /** The rows and columns of a two-way table, each with its total cell (the one keyed TOTAL on the other axis). */

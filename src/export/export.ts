@@ -37,6 +37,7 @@ import { fsyncDir, writeNewFile } from '../util/durable.js';
 import { CsvFileWriter, discardStaging, type FileInfo, prepareStaging, publish } from './files.js';
 import { kAnonymise } from './kanon.js';
 import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
+import { EXPORT_YIELD_ROWS } from '../tuning.js';
 
 /**
  * `rewards export`: one partner's de-identified folder. It gets everything it needs as arguments
@@ -139,8 +140,7 @@ export function releaseOf(partner: Partner, asOf: string): { period: string; rul
   return { period: releasePeriod(through, partner.date_precision), rule: 'period', through };
 }
 
-/** Yield to the event loop every so many rows, so that Ctrl-C is noticed during a long export. */
-const YIELD_EVERY = 20_000;
+const YIELD_EVERY = EXPORT_YIELD_ROWS;
 /** Where crash tests stop a file being written: past the writer's first flush. */
 const CRASH_TEST_ROWS = 5_000;
 

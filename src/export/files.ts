@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import { CantCreateError, fsError } from '../errors.js';
 import { createExclusive, fsyncDir, makeDir, makeOwnDir } from '../util/durable.js';
 import { csvRecord } from './csv.js';
+import { EXPORT_FLUSH_BYTES } from '../tuning.js';
 
 /**
  * The side effects of an export: files written into a staging folder beside the target, then
@@ -23,11 +24,7 @@ export interface FileInfo {
   sha256: string;
 }
 
-/**
- * Bytes gathered before each write: few system calls and hash updates, and a bound on what a file
- * holds in memory however many rows it gets.
- */
-const FLUSH_AT = 256 * 1024;
+const FLUSH_AT = EXPORT_FLUSH_BYTES;
 
 /**
  * A CSV file written as records arrive, each already a line in the dialect of csv.ts: bytes are

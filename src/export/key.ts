@@ -31,7 +31,8 @@ export function keyProblem(value: string): string | null {
  * they always were, so that pseudonyms stay the same for a key that passes). Keys are never in the
  * config file (which is copied around and committed) and never in any message.
  */
-export function partnerKey(env: NodeJS.ProcessEnv, partner: Partner, where: string): Buffer {
+export function partnerKey(env: NodeJS.ProcessEnv, partners: readonly Partner[], partner: Partner, configPath: string | null): Buffer {
+  const where = `${configPath ?? 'config'}: partners[${partners.indexOf(partner)}]`;
   const value = env[partner.key_env];
   if (value === undefined || value === '') {
     throw new ConfigError(

@@ -236,7 +236,7 @@ export async function protect(
   for (;;) {
     hidden = complementarySuppression(values, hidden, lines);
     const narrow = new Set(
-      (await auditIntervals({ cells, hidden, amountHidden, unitAmount, grants })).filter((iv) => iv.max - iv.min < minWidth).map((iv) => iv.cell),
+      (await auditIntervals({ cells, hidden, amountHidden, unitAmount, grants, minWidth })).filter((iv) => iv.max - iv.min < minWidth).map((iv) => iv.cell),
     );
     if (narrow.size === 0) return { hidden, amountHidden };
     let acted = false;

@@ -25,13 +25,9 @@ import { parseFile } from './parallel-parse.js';
 import type { ParseEnd } from './parse.js';
 import { prunedBefore as prunedBeforeDate } from '../store/retention.js';
 import { type Format, openSource, type Source } from './source.js';
+import { CHUNK_ROWS, COMMIT_EVERY } from '../tuning.js';
 
-/**
- * Rows per chunk, the unit the parser hands to the writer. Small, because a chunk's rows are alive
- * in the parser until it is sent: with 250, the parser's young-generation GCs copied two and a half
- * times as much and a 1M-row load took about a second longer (`npm run bench`).
- */
-const CHUNK_ROWS = 100;
+
 
 export interface IngestOptions {
   kind: BatchKind;
@@ -162,13 +158,9 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
     opts.parallel ?? 'auto',
   );
   // Chunks go to SQLite inside a transaction that is committed every `commitEvery` records with the
-  // batch's resume point and the window's rollup: few commits, each index page written once for
-  // many rows, and a crash loses at most one window, which the rerun reads again. Each window's
-  // rollup merges into the whole daily_activity tree, so fewer windows write it fewer times; but a
-  // larger window sorts more. Measured at 1M rows with a 12 MiB load cache: 100,000 about 15.9 s,
-  // 200,000 14.4-14.9 s and 126 MB peak (110 MB at 100k rows), 300,000 136 MB. (Peaks before the
-  // rollup got its own small cache: see commitBulk.)
-  const commitEvery = opts.commitEvery ?? 200_000;
+  // batch's resume point and the window's rollup: a crash loses at most one window, which the rerun
+  // reads again.
+  const commitEvery = opts.commitEvery ?? COMMIT_EVERY;
   let sinceCommit = 0;
   let end: ParseEnd | undefined;
   let records = batch.records_done;

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { EventRow } from '../store/ingest.js';
 import type { ParseOptions, ParsedChunk } from './parse.js';
 import type { SourceFile } from './source.js';
+import { PARSE_AHEAD as AHEAD, WORKER_MIN_BYTES } from '../tuning.js';
 
 /**
  * Parsing on a second thread. Reading, decoding and validating a large file cost about as much CPU
@@ -10,24 +11,6 @@ import type { SourceFile } from './source.js';
  * way: the worker runs parseChunks() unchanged.
  */
 
-/**
- * Chunks the worker may parse ahead of the writer: bounds memory when the database is the slower
- * side, and lets the parser keep going through the writer's commits (each window's rollup and
- * commit take about half a second at 1M rows). Measured at 1M rows: 2 chunks of 250 rows left both
- * threads idle 5 s of a 19 s load, 32 of 250 still 3.5 s. In chunks of 100 rows: 64 chunks 16.4 s
- * and 124 MB peak, 160 chunks 15.9 s but 133 MB; the extra depth buys little for its memory.
- */
-const AHEAD = 64;
-
-/*
- * The parser's garbage: it makes short-lived objects for every field of every row, and the
- * `bin/rewards` shebang keeps young generations small (--max-semi-space-size=2) for peak memory.
- * That flag is a ceiling for the worker's too (resourceLimits cannot raise it), so the parser keeps
- * its live set small instead: 32 KiB reads (source.ts) and chunks of 100 rows (ingest-files.ts).
- */
-
-/** Files smaller than this are parsed in-thread: starting a worker costs more than it saves. */
-export const WORKER_MIN_BYTES = 2 << 20;
 
 /**
  * Events cross as one string and a table of lengths, not as objects: structured cloning costs per

@@ -8,6 +8,7 @@ import { jsonDepthExceeds, REJECT_RAW_CHARS } from './limits.js';
 import { readMember } from './member-schema.js';
 import { readRecords } from './records.js';
 import type { SourceFile } from './source.js';
+import { CHUNK_CHARS } from '../tuning.js';
 
 /** What parsing a file needs: plain data, so that it can be handed to a worker thread as it is. */
 export interface ParseOptions {
@@ -45,8 +46,6 @@ export interface ParsedChunk {
   end?: ParseEnd;
 }
 
-/** Text per chunk, at most (about, and a single record may exceed it). */
-const CHUNK_CHARS = 1 << 20;
 
 const SPECS = {
   events: { fields: EVENT_FIELDS, required: EVENT_REQUIRED },

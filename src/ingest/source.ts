@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { DataError, NoInputError, UsageError, fsError } from '../errors.js';
 import { escapeText } from '../util/escape.js';
 import { GZIP_FLOOR_BYTES } from './limits.js';
+import { READ_BYTES } from '../tuning.js';
 
 export type Format = 'csv' | 'tsv' | 'ndjson';
 export const FORMATS: readonly Format[] = ['csv', 'tsv', 'ndjson'];
@@ -134,7 +135,6 @@ export async function openSource(path: string, format: Format | undefined, stdin
   };
 }
 
-const READ_BYTES = 32 << 10;
 
 /**
  * The decompressed bytes of a source. `onBytes` reports bytes read from disk (for progress).
@@ -143,10 +143,6 @@ const READ_BYTES = 32 << 10;
 export async function* readBytes(src: SourceFile, onBytes: (n: number) => void, gzipRatio: number): AsyncGenerator<Buffer> {
   // A gzip bomb (or a mislabelled file) must not fill memory or the disk: the file fails instead.
   const maxBytes = src.gzip ? Math.max(GZIP_FLOOR_BYTES, gzipRatio * src.size) : Infinity;
-  // 32 KiB reads: a block is decoded and cut into records all at once, and all of them are alive
-  // until the block is validated. With 64 KiB, that live set made every young-generation GC of the
-  // parser copy twice as much (a 1M-row load took 1-2 s longer; see parallel-parse.ts); 16 KiB
-  // was as fast for CSV but slower for NDJSON, whose lines are longer.
   // The file hashed, and no other: opened as it was, and checked to be the same inode.
   const fh = await openRegular(src.file, src.path, src.noFollow);
   const st = await fh.stat();

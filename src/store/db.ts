@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CantCreateError, NoInputError } from '../errors.js';
 import { createExclusive, makeDir } from '../util/durable.js';
+import { BUSY_TIMEOUT_MS, CACHE_KIB } from '../tuning.js';
 
 export type Db = Database.Database;
 
@@ -79,10 +80,8 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
     }
     throw new CantCreateError(`${path}: cannot open or create the database (${msg}); check the path and permissions`);
   }
-  db.pragma('busy_timeout = 10000');
-  // 32 MiB of page cache (the default is 2 MiB): ingest inserts into indexes keyed by random ids,
-  // and a cache that holds their upper levels halves the time of a large load. Memory stays bounded.
-  db.pragma('cache_size = -32768');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma(`cache_size = -${CACHE_KIB}`);
   if (!opts.readonly) {
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode keeps the database consistent across a crash of the process (kill -9);

@@ -1,4 +1,5 @@
 import { type Db, stmt } from './db.js';
+import { EXPORT_MAIN_CACHE_KIB, EXPORT_TEMP_CACHE_KIB } from '../tuning.js';
 
 /**
  * All SQL of the partner export and its release ledger. The export reads one consistent snapshot:
@@ -58,12 +59,6 @@ export interface QiCount {
 /** Per open snapshot: whether it began the transaction, and the cache sizes to restore. */
 const snapshots = new WeakMap<Db, { owns: boolean; mainCache: number; tempCache: number }>();
 
-/**
- * Page caches while exporting, in KiB (negative cache_size): small, so that memory stays flat with
- * the size of the data; the reads are sequential and the OS page cache serves them as well.
- */
-const EXPORT_MAIN_CACHE = -2000;
-const EXPORT_TEMP_CACHE = -1000;
 
 const DROP_TEMP = `
   DROP TABLE IF EXISTS temp.export_pop;
@@ -96,8 +91,8 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
     mainCache: db.pragma('main.cache_size', { simple: true }) as number,
     tempCache: db.pragma('temp.cache_size', { simple: true }) as number,
   });
-  db.pragma(`main.cache_size = ${EXPORT_MAIN_CACHE}`);
-  db.pragma(`temp.cache_size = ${EXPORT_TEMP_CACHE}`);
+  db.pragma(`main.cache_size = -${EXPORT_MAIN_CACHE_KIB}`);
+  db.pragma(`temp.cache_size = -${EXPORT_TEMP_CACHE_KIB}`);
   if (snapshots.get(db)!.owns) db.exec('BEGIN DEFERRED');
   try {
     // The first read begins the snapshot (BEGIN DEFERRED alone does not).

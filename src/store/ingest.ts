@@ -1,4 +1,5 @@
 import { type Db, nowIso, stmt } from './db.js';
+import { LOAD_CACHE_KIB, ROLLUP_CACHE_KIB } from '../tuning.js';
 
 export type BatchKind = 'events' | 'members';
 export type BatchStatus = 'pending' | 'complete' | 'failed';
@@ -77,18 +78,12 @@ export interface ChunkCounts {
 }
 
 /**
- * A smaller page cache while a file loads, restored afterwards (the nightly goes on to the run and
- * exports on the same connection). The cache also bounds SQLite's sorter, which the window's rollup
- * uses, so it counts twice; and the parser's worker thread needs its share of memory. The indexes a
- * load writes at random places are far larger than any cache here, but each miss is a read and a
- * write of a page: measured at 1M rows in windows of 200,000 (wall, peak RSS; with 2 MB V8
- * semi-spaces, see bin/rewards): 8 MiB 15.1-16.0 s and 120 MB, 12 MiB 14.4-14.9 s and 126 MB,
- * 16 MiB 130 MB. With the rollup's own small cache (commitBulk), 12 MiB peaks at 117 MB, within
- * 1.15x of a 100k-row load's 107 MB.
+ * The load's page cache (tuning.ts) while a file loads, restored afterwards (the nightly goes on to
+ * the run and exports on the same connection).
  */
 export function useLoadCache(db: Db): () => void {
   const before = db.pragma('cache_size', { simple: true }) as number;
-  db.pragma('cache_size = -12288');
+  db.pragma(`cache_size = -${LOAD_CACHE_KIB}`);
   return () => db.pragma(`cache_size = ${before}`);
 }
 
@@ -106,9 +101,6 @@ export function beginBulk(db: Db): BulkWindow {
   return { afterSeq: (stmt(db, 'SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0 };
 }
 
-/** The page cache while a window's rollup runs, in KiB (see commitBulk). */
-const ROLLUP_CACHE_KIB = 4096;
-
 /**
  * Adds the window's new events to the daily rollup, then commits: rows and rollup in one
  * transaction. One set-based statement per window, sorted by the rollup's key, instead of an upsert
@@ -117,11 +109,8 @@ const ROLLUP_CACHE_KIB = 4096;
  */
 export function commitBulk(db: Db, window: BulkWindow): void {
   if (!db.inTransaction) return;
-  // SQLite's sorter may hold as much as the page cache in memory before it spills to a temp file,
-  // and a window's rollup sorts 200,000 keys (about 11 MB): on top of a full cache, that was the
-  // whole of the growth of peak RSS from a 100k-row load to a 1M-row one. A small cache while the
-  // rollup runs makes the sort spill instead, and frees the cache's clean pages for its memory:
-  // peak RSS 125 -> 120 MB at 1M rows, at the same speed.
+  // SQLite's sorter may hold as much as the page cache before it spills: a small cache while the
+  // rollup sorts keeps the sort off the peak (tuning.ts).
   const cache = db.pragma('cache_size', { simple: true }) as number;
   db.pragma(`cache_size = -${ROLLUP_CACHE_KIB}`);
   try {

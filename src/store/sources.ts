@@ -1,5 +1,6 @@
 import type { Where } from '../config/schema.js';
 import { type Db, stmt } from './db.js';
+import { FOLD_SHARE } from '../tuning.js';
 
 /**
  * Rollups of filtered sources (migration 008): what rules with a `where` read instead of raw events.
@@ -94,16 +95,11 @@ function findSource(db: Db, key: string): SourceRow | undefined {
   return stmt(db, 'SELECT source_id, watermark FROM activity_sources WHERE source_key = ?').get(key) as SourceRow | undefined;
 }
 
-/**
- * Events past a source's watermark are folded into its stored rollup once they are more than this
- * share of all events (by seq); until then each run rolls them up in a TEMP table and reads them
- * beside the stored rows. A fold rewrites nearly every page of the rollup whatever the number of events
- * folded (source_activity is keyed by member first and a night's events touch most members'
- * pages: measured 2,760 of 3,300 pages for one day of the 1M-event benchmark, written to the WAL
- * and again to the database), while rolling up a few nights of events costs a few milliseconds:
- * so the fold waits until it has the events of several nights to store at once.
+/*
+ * Events past a source's watermark are folded into its stored rollup once they are more than
+ * FOLD_SHARE of all events (tuning.ts); until then each run rolls them up in a TEMP table and reads
+ * them beside the stored rows: a fold rewrites most of the rollup's pages however few events it adds.
  */
-const FOLD_SHARE = 1 / 16;
 
 /**
  * Brings the rollup of every filtered source among `sources` up to `upTo` (the highest events.seq

@@ -168,7 +168,7 @@ describe('partner keys', () => {
 
   it("reads the UTF-8 bytes of the variable key_env names, in keygen's format", () => {
     expect(keyProblem(good)).toBeNull();
-    expect(partnerKey({ REWARDS_KEY_ACME: good }, partner, 'partners[0]').equals(Buffer.from(good, 'utf8'))).toBe(true);
+    expect(partnerKey({ REWARDS_KEY_ACME: good }, [partner], partner, 'rewards.config.json').equals(Buffer.from(good, 'utf8'))).toBe(true);
   });
 
   it('refuses a missing, short, non-base64 or plainly low-entropy key with exit 78, without quoting the key', () => {
@@ -185,7 +185,7 @@ describe('partner keys', () => {
     ];
     for (const value of bad) {
       try {
-        partnerKey(value === undefined ? {} : { REWARDS_KEY_ACME: value }, partner, 'partners[0]');
+        partnerKey(value === undefined ? {} : { REWARDS_KEY_ACME: value }, [partner], partner, 'rewards.config.json');
         expect.unreachable(`accepted ${value}`);
       } catch (err) {
         expect((err as { exitCode: number }).exitCode).toBe(EXIT.CONFIG);
