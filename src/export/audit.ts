@@ -58,8 +58,11 @@ export interface Interval {
 const highsLoader = highsPackage as unknown as (options?: InitOptions) => Promise<Highs>;
 type HighsSolver = Highs;
 let solver: Promise<HighsSolver> | null = null;
-/** The solver is a WebAssembly module, loaded once and only when a table has hidden cells. */
-function highs(): Promise<HighsSolver> {
+/**
+ * The solver is a WebAssembly module, loaded once. The export asks for it when it starts, so that
+ * it compiles while the files are written.
+ */
+export function highs(): Promise<HighsSolver> {
   // The problems here are tiny: V8's optimising tier would spend longer compiling the solver's large
   // module (and 80 MB) than the solves take. Set before the module is compiled; nothing else here
   // uses WebAssembly.
@@ -239,7 +242,7 @@ function provenByCycles(cells: readonly AuditCell[], hidden: readonly boolean[],
       const c = cells[i]!;
       let best = -1;
       let range = { min: c.count, max: c.count };
-      for (const j of members) {
+      search: for (const j of members) {
         if (j === i) continue;
         const c2 = cells[j]!.col;
         for (const k of byCol.get(c.col)!) {
@@ -264,6 +267,7 @@ function provenByCycles(cells: readonly AuditCell[], hidden: readonly boolean[],
           if (up + down > best) {
             best = up + down;
             range = { min: c.count - down, max: c.count + up };
+            if (best >= minWidth) break search; // shown wide enough: no need for the widest
           }
         }
       }

@@ -35,6 +35,7 @@ import {
 } from './deidentify.js';
 import { fsyncDir, writeNewFile } from '../util/durable.js';
 import { CsvFileWriter, discardStaging, type FileInfo, prepareStaging, publish } from './files.js';
+import { highs } from './audit.js';
 import { kAnonymise } from './kanon.js';
 import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
 import { EXPORT_YIELD_ROWS } from '../tuning.js';
@@ -153,6 +154,7 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
   const through = release.through;
   const windows = campaignWindows(o.config.campaigns, partner.campaigns, through, precision);
   const prior = findRelease(db, partner.id, release.period, release.rule);
+  highs().catch(() => {}); // loads while the files are written; a failure surfaces at the audit
 
   let staging: string | null = null;
   const open: CsvFileWriter[] = [];
@@ -201,7 +203,13 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
       });
       const classes = quasiIdentifierCounts(db);
       const k = kAnonymise(classes, partner.k_anonymity);
-      setGeneralisation(db, classes.map((c, i) => ({ from: c, to: k.mapped[i]! })));
+      setGeneralisation(
+        db,
+        classes.flatMap((c, i) => {
+          const to = k.mapped[i]!;
+          return to.birth_year === c.birth_year && to.zip3 === c.zip3 && to.state === c.state ? [] : [{ from: c, to }];
+        }),
+      );
 
       // The summary is tallied from the same rows as the files: the aggregates agree with them by construction.
       const memberTally = new MemberTally();

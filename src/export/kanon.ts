@@ -46,15 +46,18 @@ const keyOf = (q: Qi) => `${q.birth_year}\u0000${q.zip3}\u0000${q.state}`;
 
 export function kAnonymise(classes: readonly QiClass[], k: number): KAnonymity {
   const level = classes.map(() => 0);
+  // Each class's key at each level, made once: the loop below looks them up many times.
+  const keys = classes.map(() => new Array<string | undefined>(MAX_LEVEL + 1));
+  const keyAt = (i: number) => (keys[i]![level[i]!] ??= keyOf(generalise(classes[i]!, level[i]!)));
   const groups = () => {
     const g = new Map<string, { count: number; members: number[] }>();
-    classes.forEach((c, i) => {
-      const key = keyOf(generalise(c, level[i]!));
+    for (let i = 0; i < classes.length; i++) {
+      const key = keyAt(i);
       let e = g.get(key);
       if (!e) g.set(key, (e = { count: 0, members: [] }));
-      e.count += c.count;
+      e.count += classes[i]!.count;
       e.members.push(i);
-    });
+    }
     return g;
   };
 
@@ -85,7 +88,7 @@ export function kAnonymise(classes: readonly QiClass[], k: number): KAnonymity {
   const mapped = classes.map((c, i) => generalise(c, level[i]!));
   let generalised = 0;
   classes.forEach((c, i) => {
-    if (keyOf(mapped[i]!) !== keyOf(c)) generalised += c.count;
+    if (level[i]! > 0 && keyAt(i) !== keyOf(c)) generalised += c.count;
   });
   let belowK = 0;
   for (const e of groups().values()) if (e.count < k) belowK += e.count;

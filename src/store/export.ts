@@ -180,7 +180,7 @@ export function quasiIdentifierCounts(db: Db): QiCount[] {
     .all() as QiCount[];
 }
 
-/** What each combination becomes in members.csv (every combination of quasiIdentifierCounts, once). */
+/** What the combinations that change become in members.csv (the others are written as they are). */
 export function setGeneralisation(db: Db, map: readonly { from: Omit<QiCount, 'count'>; to: Omit<QiCount, 'count'> }[]): void {
   const ins = db.prepare('INSERT INTO temp.export_qi (birth_year, zip3, state, out_birth_year, out_zip3, out_state) VALUES (?, ?, ?, ?, ?, ?)');
   for (const { from, to } of map) ins.run(from.birth_year, from.zip3, from.state, to.birth_year, to.zip3, to.state);
@@ -193,8 +193,8 @@ export function setGeneralisation(db: Db, map: readonly { from: Omit<QiCount, 'c
 export function iterateMembers(db: Db): IterableIterator<ExportMemberRow> {
   return db
     .prepare(
-      `SELECT p.member, q.out_birth_year, q.out_zip3, q.out_state
-       FROM temp.export_pop p JOIN temp.export_qi q ON q.birth_year = p.birth_year AND q.zip3 = p.zip3 AND q.state = p.state
+      `SELECT p.member, coalesce(q.out_birth_year, p.birth_year), coalesce(q.out_zip3, p.zip3), coalesce(q.out_state, p.state)
+       FROM temp.export_pop p LEFT JOIN temp.export_qi q ON q.birth_year = p.birth_year AND q.zip3 = p.zip3 AND q.state = p.state
        ORDER BY p.member`,
     )
     .raw()
