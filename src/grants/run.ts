@@ -22,6 +22,7 @@ import {
 import { nowIso } from '../store/db.js';
 import { type Rollups, syncRollups } from '../store/sources.js';
 import { applyBudget } from './plan.js';
+import { crashPoint } from '../util/crash-point.js';
 import { writeGrantFile } from './grant-file.js';
 
 export interface CampaignPlan {
@@ -247,7 +248,9 @@ export function applyRun(db: Db, plan: RunPlan, grantsDir: string): RunResult {
     rows,
     states,
   );
+  crashPoint('run:committed');
   const sha = writeGrantFile(file, grantsOfRun(db, runId));
+  crashPoint('run:file-written');
   markRunComplete(db, runId, sha);
   return { run_id: runId, recorded: true, file, grants: rows.length, amount_cents: amount, repaired };
 }

@@ -26,6 +26,7 @@ import type { ParseEnd } from './parse.js';
 import { prunedBefore as prunedBeforeDate } from '../store/retention.js';
 import { type Format, openSource, type Source } from './source.js';
 import { CHUNK_ROWS, COMMIT_EVERY } from '../tuning.js';
+import { crashPoint } from '../util/crash-point.js';
 
 
 
@@ -181,8 +182,10 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
       } else {
         commitMemberChunk(db, batch.batch_id, c.rows as MemberRow[], rejects, c.problems, records);
       }
+      crashPoint('ingest:chunk');
       if (sinceCommit >= commitEvery && !end) {
         commitBulk(db, window);
+        crashPoint('ingest:window');
         window = beginBulk(db);
         sinceCommit = 0;
       }

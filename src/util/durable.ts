@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CantCreateError, fsError } from '../errors.js';
+import { crashPoint } from './crash-point.js';
 import { escapeText } from './escape.js';
 
 /**
@@ -147,6 +148,7 @@ export function writeFileDurable(file: string, parts: string | Buffer | Iterable
     } finally {
       closeSync(fd);
     }
+    crashPoint('durable:before-rename');
     renameSync(tmp, file);
     fsyncDir(dir);
   } catch (err) {

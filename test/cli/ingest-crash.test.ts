@@ -7,11 +7,10 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { runCli, spawnCli, sqlite, sqliteValue, tempDir, waitFor } from '../helpers.js';
+import { runCli, spawnCli, sqlite, sqliteValue, tempDir } from '../helpers.js';
 
-// A dozen commits of 5,000 records (REWARDS_INGEST_COMMIT_EVERY; the default is far larger) so the
-// kill lands between and inside them, while keeping the test near 20 s on a busy 2-core machine;
-// set REWARDS_CRASH_ROWS=200000 for a longer run.
+// A dozen commits of 5,000 records (REWARDS_INGEST_COMMIT_EVERY; the default is far larger), so
+// that kills can land between and inside them.
 const ROWS = Number(process.env.REWARDS_CRASH_ROWS ?? 60_000);
 const COMMIT_EVERY = '5000';
 const TYPES = ['steps', 'sleep', 'meal', 'workout', 'water'];
@@ -96,39 +95,43 @@ describe('ingest: crash safety', () => {
     const whole = join(dir, 'whole.db');
     const killed = join(dir, 'killed.db');
 
-    const killAndRerun = async () => {
-      // kill once some chunks are committed, at a random point of the next chunk
-      const threshold = Math.floor(ROWS * (0.1 + Math.random() * 0.6));
-      const extraDelay = Math.floor(Math.random() * 150);
-      const child = spawnCli(args(killed), worker(true));
-      const exited = once(child, 'exit');
-      let done = 0;
-      const reached = await waitFor(() => {
-        if (child.exitCode !== null) return true;
-        done = sqliteValue<number>(killed, 'SELECT records_done FROM batches') ?? 0;
-        return done >= threshold;
-      }, 60_000);
-      expect(reached).toBe(true);
-      await new Promise((r) => setTimeout(r, extraDelay));
-      child.kill('SIGKILL');
-      const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
-      expect({ code, signal }, `the ingest finished before it was killed (threshold ${threshold})`).toEqual({ code: null, signal: 'SIGKILL' });
-      // consistent after the kill: a pending batch at a chunk boundary, its rows all there, the lock left behind
-      const [b] = sqlite<{ status: string; records_done: number; rows: number; inserted: number }>(killed, 'SELECT * FROM batches');
+    /**
+     * The load stops itself with SIGKILL at a named point (src/util/crash-point.ts): `ingest:window#n`
+     * right after its n-th commit, `ingest:chunk#n` in the middle of a window, after n chunks were
+     * stored in its transaction. The rerun then resumes it; the result must equal the uninterrupted load.
+     */
+    const killAndRerun = async (db: string, point: string) => {
+      const child = spawnCli(args(db), { env: { ...worker(true).env, REWARDS_CRASH_AT: point } });
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      expect({ code, signal }, point).toEqual({ code: null, signal: 'SIGKILL' });
+      // consistent after the kill: a pending batch at a window boundary, its rows all there, the lock left behind
+      const [b] = sqlite<{ status: string; records_done: number; rows: number; inserted: number }>(db, 'SELECT * FROM batches');
       expect(b!.status).toBe('pending');
-      expect(b!.records_done).toBeGreaterThanOrEqual(done);
+      expect(b!.records_done % Number(COMMIT_EVERY), point).toBe(0);
       expect(b!.records_done).toBeLessThan(ROWS);
-      expect(sqliteValue(killed, 'SELECT count(*) FROM events')).toBe(b!.inserted);
-      expect(sqliteValue(killed, 'SELECT coalesce(sum(events), 0) FROM daily_activity')).toBe(b!.inserted);
-      expect(sqliteValue(killed, 'SELECT count(*) FROM lock')).toBe(1);
-      console.log(`[crash test] killed at ${b!.records_done} of ${ROWS} records committed (threshold ${threshold}, +${extraDelay} ms)`);
+      expect(sqliteValue(db, 'SELECT count(*) FROM events')).toBe(b!.inserted);
+      expect(sqliteValue(db, 'SELECT coalesce(sum(events), 0) FROM daily_activity')).toBe(b!.inserted);
+      expect(sqliteValue(db, 'SELECT count(*) FROM lock')).toBe(1);
       // the same command again
-      return runCli(args(killed), worker(true));
+      return { records: b!.records_done, rerun: await runCli(args(db), worker(true)) };
     };
 
-    const [uninterrupted, rerun] = await Promise.all([runCli(args(whole), worker(false)), killAndRerun()]);
+    // After the 3rd commit (15,000 records stored), and in the middle of the 5th window (records
+    // of the 5th window stored but not committed: the commit resumes from 20,000).
+    const kills = [
+      { point: 'ingest:window#3', db: killed, committed: 15_000 },
+      { point: 'ingest:chunk#225', db: join(dir, 'killed-mid.db'), committed: 20_000 },
+    ];
+    const uninterrupted = await runCli(args(whole), worker(false));
+    const reruns = [];
+    for (const k of kills) {
+      const r = await killAndRerun(k.db, k.point);
+      expect(r.records, k.point).toBe(k.committed);
+      reruns.push(r.rerun);
+    }
+    for (const r of reruns) expect(r.code, r.stderr).toBe(0);
+
     expect(uninterrupted.code, uninterrupted.stderr).toBe(0);
-    expect(rerun.code, rerun.stderr).toBe(0);
 
     // sanity: the file exercised what it should
     const [batch] = sqlite<{ rows: number; inserted: number; duplicates: number; conflicts: number; rejected: number; status: string }>(whole, 'SELECT * FROM batches');
@@ -140,14 +143,15 @@ describe('ingest: crash safety', () => {
     expect(batch!.inserted + batch!.duplicates + batch!.rejected).toBe(ROWS);
     expect(sqliteValue(whole, 'SELECT count(*) FROM events')).toBe(batch!.inserted);
 
-    const diff = differences(whole, killed);
     const same = Object.fromEntries(
       Object.keys(TABLES).map((t) => {
-        const n = (sqliteValue<number>(whole, `SELECT count(*) FROM ${t}`) ?? 0);
+        const n = sqliteValue<number>(whole, `SELECT count(*) FROM ${t}`) ?? 0;
         return [t, { rows: [n, n], onlyInUninterrupted: [], onlyInKilled: [] }];
       }),
     );
-    expect(diff).toEqual(same);
-    expect(sqliteValue(killed, 'SELECT count(*) FROM lock')).toBe(0);
+    for (const k of kills) {
+      expect(differences(whole, k.db), k.point).toEqual(same);
+      expect(sqliteValue(k.db, 'SELECT count(*) FROM lock')).toBe(0);
+    }
   }, 90_000);
 });

@@ -1,12 +1,12 @@
 // A `rewards run` killed with SIGKILL at any moment is repaired by the next run: the database (grants,
 // runs and their counts) and the grant files (names and bytes) end equal to those of an uninterrupted
 // twin, and every grant is in exactly one file. First the exact crash states, made by hand; then real
-// kill -9 of runs over a larger generated data set, at random times and at chosen points.
-import Database from 'better-sqlite3';
+// kill -9 of runs over a larger generated data set, at each of a run's steps.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { BIN } from '../helpers.js';
 import { dates, ev, type Ev, parseGrantFile, reward, Workspace } from '../rules/ws.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -193,51 +193,22 @@ function copyDb(from: Workspace, to: Workspace) {
 /** Anything in the grants folder that is not a grant file or its checksum. */
 const isTemp = (f: string) => !/^grants-\d{4}-\d\d-\d\d-\d+\.csv(\.sha256)?$/.test(f);
 
-/** /proc/<pid>/stat state: gone or a zombie means the process has ended. */
-function ended(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
-  } catch {
-    return true;
-  }
-}
+/**
+ * The points of a run where a kill -9 matters (src/util/crash-point.ts): after its grants are
+ * committed, with the grant file's temp file written but not renamed, with the CSV in place and its
+ * .sha256 not, and with both files written but the run not yet marked complete.
+ */
+const CRASH_POINTS = ['run:committed', 'durable:before-rename#1', 'durable:before-rename#2', 'run:file-written'];
 
-type Strategy = { kind: 'delay'; ms: number } | { kind: 'after-commit' } | { kind: 'mid-write' };
-
-/** Starts `rewards run`, kills it with SIGKILL per the strategy; returns what the kill left behind. */
-async function killRun(ws: Workspace, asOf: string, s: Strategy): Promise<string> {
+/** Runs `rewards run`, killed at `point`; returns what the kill left behind. */
+function killRunAt(ws: Workspace, asOf: string, point: string): string {
   const before = ws.query<{ n: number }>('SELECT coalesce(max(run_id), 0) AS n FROM runs')[0]!.n;
-  const child = ws.spawn(['--quiet', 'run', '--as-of', asOf]);
-  const exit = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, sig) => res(sig)));
-  const pid = child.pid!;
-  if (s.kind === 'delay') {
-    await new Promise((res) => setTimeout(res, s.ms));
-    child.kill('SIGKILL');
-  } else {
-    // Watch closely (synchronously) for the moment to kill.
-    const db = existsSync(ws.dbPath) ? new Database(ws.dbPath, { readonly: true }) : null;
-    const committed = db?.prepare("SELECT count(*) AS n FROM runs WHERE run_id > ? AND status = 'committed'").pluck();
-    const deadline = Date.now() + 20_000;
-    try {
-      for (;;) {
-        if (ended(pid) || Date.now() > deadline) break;
-        const hit =
-          s.kind === 'after-commit'
-            ? (committed!.get(before) as number) > 0
-            : existsSync(ws.grantsDir) && readdirSync(ws.grantsDir).some(isTemp);
-        if (hit) {
-          process.kill(pid, 'SIGKILL');
-          break;
-        }
-        // no pause between looks: on a RAM disk the moments to catch last well under a millisecond
-      }
-    } finally {
-      db?.close();
-    }
-    child.kill('SIGKILL');
-  }
-  const sig = await exit;
-  if (sig !== 'SIGKILL') return 'finished';
+  const r = spawnSync(BIN, ['--db', ws.dbPath, '--quiet', 'run', '--as-of', asOf], {
+    cwd: ws.dir,
+    encoding: 'utf8',
+    env: { ...process.env, REWARDS_CONFIG: ws.configPath, REWARDS_CRASH_AT: point },
+  });
+  expect(r.signal, `${point}: ${r.stderr}`).toBe('SIGKILL');
   const left = ws.query<{ status: string }>('SELECT status FROM runs WHERE run_id > ?', before);
   if (left.length === 0) return 'before-commit';
   const tmp = ws.grantFiles().some(isTemp);
@@ -245,10 +216,7 @@ async function killRun(ws: Workspace, asOf: string, s: Strategy): Promise<string
 }
 
 describe('kill -9 of real runs', () => {
-  it('is repaired by the next run: database and grant files equal an uninterrupted twin', async () => {
-    const seed = Number(process.env.REWARDS_CRASH_SEED ?? Date.now() % 1_000_000);
-    const rand = rng(seed);
-    const note = `REWARDS_CRASH_SEED=${seed}`;
+  it('is repaired by the next run, whichever step it was killed at: database and grant files equal an uninterrupted twin', async () => {
     const data = dataset();
     const base = workspace();
     base.writeConfig(spring(200_000));
@@ -263,27 +231,36 @@ describe('kill -9 of real runs', () => {
       copyDb(base, w);
     }
 
-    // The same plan for both: runs (the budget runs out), then a run with a raised budget.
+    // The same plan for both: runs (the budget runs out), then a run with a raised budget. Before
+    // each run of the twin, a copy of the victim is killed at each point in turn, then run again to
+    // the end: every copy must end as the twin did.
     const steps: { run: string; budget?: number }[] = [{ run: '2026-03-18' }, { run: '2026-03-25', budget: 2_000_000 }];
-    const strategies: Strategy[] = [{ kind: 'mid-write' }, { kind: 'after-commit' }];
     const outcomes: string[] = [];
-    let k = 0;
     for (const step of steps) {
       for (const w of [twin, victim]) w.writeConfig(spring(step.budget ?? 200_000));
       twin.ok(['--quiet', 'run', '--as-of', step.run]);
-      // One kill at a chosen point and one at a random time, then the run that completes.
-      for (const s of [strategies[k++ % strategies.length]!, { kind: 'delay', ms: 50 + Math.floor(rand() * 1150) } as Strategy]) {
-        outcomes.push(`${step.run} ${s.kind}${s.kind === 'delay' ? ` ${s.ms}ms` : ''}: ${await killRun(victim, step.run, s)}`);
+      for (const point of CRASH_POINTS) {
+        const copy = workspace();
+        copy.writeConfig(spring(step.budget ?? 200_000));
+        copyDb(victim, copy);
+        if (existsSync(victim.grantsDir)) cpSync(victim.grantsDir, copy.grantsDir, { recursive: true });
+        outcomes.push(`${step.run} ${point}: ${killRunAt(copy, step.run, point)}`);
+        copy.ok(['--quiet', 'run', '--as-of', step.run]);
+        expect(snapshot(copy), outcomes.join('\n')).toEqual(snapshot(twin));
+        expectEveryGrantInOneFile(copy);
       }
       victim.ok(['--quiet', 'run', '--as-of', step.run]);
-      expect(snapshot(victim), `${note}\n${outcomes.join('\n')}`).toEqual(snapshot(twin));
+      expect(snapshot(victim)).toEqual(snapshot(twin));
     }
-    if (process.env.REWARDS_CRASH_LOG) process.stderr.write(`${note}\n${outcomes.join('\n')}\n`);
-    expectEveryGrantInOneFile(victim);
+    expect(outcomes).toEqual(
+      steps.flatMap((st) => [
+        `${st.run} run:committed: committed`,
+        `${st.run} durable:before-rename#1: committed+temp`,
+        `${st.run} durable:before-rename#2: committed+temp`,
+        `${st.run} run:file-written: committed`,
+      ]),
+    );
     expect(twin.grants().length, 'the data set earns grants').toBeGreaterThan(100);
     expect(twin.query('SELECT count(*) AS n FROM runs WHERE over_budget > 0')[0].n, 'the budget is hit').toBeGreaterThan(0);
-    // A chosen point was reached: a run killed after its commit, before its file was complete. (Whether
-    // a kill also caught a temp file depends on timing; the hand-made states above cover that one.)
-    expect(outcomes.some((o) => o.endsWith(': committed') || o.endsWith(': committed+temp')), outcomes.join('\n')).toBe(true);
   });
 });
