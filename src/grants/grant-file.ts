@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import { basename } from 'node:path';
-import type { GrantRow } from '../store/rules.js';
+import type { GrantRow } from '../store/runs.js';
 import { writeFileDurable } from '../util/durable.js';
 
 export const GRANT_COLUMNS = ['grant_id', 'run_id', 'campaign_id', 'rule_id', 'user_id', 'seq', 'reward_code', 'amount_cents', 'currency', 'earned_on'] as const;

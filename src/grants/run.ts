@@ -3,22 +3,9 @@ import type { Campaign, Config } from '../config/schema.js';
 import { type Candidate, campaignCandidates, campaignSources } from '../rules/candidates.js';
 import { campaignFingerprint, campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
 import type { Db } from '../store/db.js';
-import {
-  type CampaignStateUpdate,
-  campaignSpent,
-  changedUsers,
-  getCampaignState,
-  waitingGrants,
-  type GrantRow,
-  grantsOfRun,
-  latestRunFor,
-  markRunComplete,
-  nextRunId,
-  recordRun,
-  runsMissingFiles,
-  saveCampaignStates,
-  watermarks,
-} from '../store/rules.js';
+import { changedUsers } from '../store/activity.js';
+import { type CampaignStateUpdate, campaignSpent, getCampaignState, saveCampaignStates, waitingGrants } from '../store/campaigns.js';
+import { type GrantRow, grantsOfRun, latestRunFor, markRunComplete, nextRunId, recordRun, runsMissingFiles, watermarks } from '../store/runs.js';
 import { nowIso } from '../store/db.js';
 import { type Rollups, syncRollups } from '../store/sources.js';
 import { applyBudget } from './plan.js';

@@ -3,7 +3,6 @@ import { DataError, EXIT, RewardsError, type ExitCode } from '../errors.js';
 import type { Db } from '../store/db.js';
 import {
   type BatchKind,
-  type ChunkCounts,
   commitEventChunk,
   commitMemberChunk,
   beginBulk,

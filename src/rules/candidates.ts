@@ -1,6 +1,6 @@
 import type { Campaign, Reward, Rule } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { type ActivitySource, eligibleAmong, iterateMemberActivity } from '../store/rules.js';
+import { type ActivitySource, eligibleAmong, iterateMemberActivity } from '../store/activity.js';
 import type { Rollups } from '../store/sources.js';
 import { evaluateRule, grantCap, joinedDays } from './evaluate.js';
 

@@ -1,6 +1,8 @@
 import type { Campaign, Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { activityOfUser, grantsOfUser, memberPartner, watermarks } from '../store/rules.js';
+import { activityOfUser } from '../store/activity.js';
+import { memberPartner } from '../store/members.js';
+import { grantsOfUser, watermarks } from '../store/runs.js';
 import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';

@@ -1,6 +1,8 @@
 import type { Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { campaignSpent, countActiveMembers, ruleTotals, watermarks } from '../store/rules.js';
+import { countActiveMembers } from '../store/activity.js';
+import { campaignSpent, ruleTotals } from '../store/campaigns.js';
+import { watermarks } from '../store/runs.js';
 import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow } from '../rules/campaign.js';

@@ -66,8 +66,8 @@ export function dates(from: string, n: number): string[] {
 }
 
 // The grants table's row, as the store defines it.
-export type { GrantRow } from '../../src/store/rules.js';
-import type { GrantRow } from '../../src/store/rules.js';
+export type { GrantRow } from '../../src/store/runs.js';
+import type { GrantRow } from '../../src/store/runs.js';
 
 export class Workspace {
   readonly dir: string;
