@@ -1,3 +1,4 @@
+/** The program: every command registered, errors turned into exit codes. */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import * as explain from './commands/explain.js';

@@ -1,3 +1,4 @@
+/** The tool's version. */
 import { readFileSync } from 'node:fs';
 
 /** The tool's version, from package.json (shown by --version and written into export manifests). */

@@ -1,3 +1,4 @@
+/** What every command shares: global options, streams, talk and warnings, the config, the store, the lock. */
 import type { Command } from 'commander';
 import { type RewardsError, UsageError } from '../errors.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';

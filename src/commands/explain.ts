@@ -1,3 +1,4 @@
+/** `rewards explain`: flags, help, printing; the view is src/views/explain.ts. */
 import type { Command } from 'commander';
 import { explainMember } from '../views/explain.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';

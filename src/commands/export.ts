@@ -1,3 +1,4 @@
+/** `rewards export`: checks before anything is touched, the lock, printing; the export is src/export/export.ts. */
 import type { Command } from 'commander';
 import { EXIT, RewardsError } from '../errors.js';
 import { exportPartner, findPartner } from '../export/export.js';

@@ -1,3 +1,4 @@
+/** `rewards ingest`: flags (limits included), help, the batch report; ingest itself is src/ingest/. */
 import type { Command } from 'commander';
 import { EXIT, type ExitCode, ReportedError, UsageError } from '../errors.js';
 import { ingestFiles, type IngestReport } from '../ingest/ingest-files.js';

@@ -1,3 +1,4 @@
+/** `rewards keygen`: prints a fresh partner key. */
 import type { Command } from 'commander';
 import { generateKey } from '../export/key.js';
 import { contextFrom, printJson } from './context.js';

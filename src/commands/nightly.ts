@@ -1,3 +1,4 @@
+/** `rewards nightly`: flags, help, the summary line; the night itself is src/nightly/nightly.ts. */
 import type { Command } from 'commander';
 import { EXIT, ReportedError } from '../errors.js';
 import { exportPartner } from '../export/export.js';

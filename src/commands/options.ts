@@ -1,3 +1,4 @@
+/** Options several commands share (--as-of, --campaign), parsed and checked one way. */
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';

@@ -1,3 +1,4 @@
+/** The progress bar: on a terminal only. */
 import type { Context } from './context.js';
 
 /** A one-line progress bar on stderr, redrawn at most 10 times a second; silent unless interactive. */

@@ -1,3 +1,4 @@
+/** `rewards prune`: flags, help, printing; retention itself is src/retention/prune.ts. */
 import type { Command } from 'commander';
 import { applyPrune, prunePlan } from '../retention/prune.js';
 import { todayInZone } from '../time/datetime.js';

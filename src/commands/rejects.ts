@@ -1,3 +1,4 @@
+/** `rewards rejects`: rejected rows and member field problems, as CSV or JSON. */
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { UsageError } from '../errors.js';

@@ -1,3 +1,4 @@
+/** `rewards report`: flags, formats (table, CSV, JSON); the view is src/views/report.ts. */
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { UsageError } from '../errors.js';

@@ -1,3 +1,4 @@
+/** `rewards run`: flags, help, printing; the run itself is src/grants/run.ts. */
 import type { Command } from 'commander';
 import { applyRun, planRun, prepareRollups, runSummary } from '../grants/run.js';
 import { collect, config, contextFrom, type Context, openStore, printJson, say, withLock } from './context.js';

@@ -1,3 +1,4 @@
+/** `rewards status`: printing what src/status/status.ts collects. */
 import type { Command } from 'commander';
 import { collectStatus } from '../status/status.js';
 import { todayInZone } from '../time/datetime.js';

@@ -1,3 +1,4 @@
+/** Reading and validating the config file; relative paths resolve against its folder. */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';

@@ -1,13 +1,13 @@
-import { z } from 'zod';
-import { DEFAULT_LIMITS } from './limits.js';
-import { isValidDate, isValidTimeZone } from '../time/datetime.js';
-
 /**
  * The config file (`rewards.config.json`), validated as a whole. Each section is read by one part of
  * the tool: `timezone` by ingest and run, `campaigns` by the rules, `partners` by export,
  * `retention` by prune, `paths` by whatever writes files. Relative paths are resolved against the
  * config file's folder (see config/load.ts).
  */
+import { z } from 'zod';
+import { DEFAULT_LIMITS } from './limits.js';
+import { isValidDate, isValidTimeZone } from '../time/datetime.js';
+
 
 const ID = /^[a-z0-9][a-z0-9-]*$/;
 const id = z

@@ -1,7 +1,3 @@
-import highsPackage, { type Highs, type InitOptions } from 'highs';
-import { setFlagsFromString } from 'node:v8';
-import { TOTAL } from './suppression.js';
-
 /**
  * The partner's arithmetic, done before the partner does it: for each hidden cell of a summary table,
  * the smallest and largest value consistent with everything the table publishes, found by linear
@@ -15,6 +11,10 @@ import { TOTAL } from './suppression.js';
  * 1000a + 300b = 6500 is solved as the partner would; the members table is a two-way table of sums
  * (totally unimodular), whose linear bounds are already whole numbers.
  */
+import highsPackage, { type Highs, type InitOptions } from 'highs';
+import { setFlagsFromString } from 'node:v8';
+import { TOTAL } from './suppression.js';
+
 
 export interface AuditCell {
   row: string;

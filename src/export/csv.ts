@@ -1,5 +1,3 @@
-import { neutraliseFormula } from './deidentify.js';
-
 /**
  * The export's CSV writer: each text cell neutralised against formula injection (a rule of the
  * export, which csv-stringify has no option for), then written in csv-stringify's dialect, which the
@@ -8,6 +6,8 @@ import { neutraliseFormula } from './deidentify.js';
  * prints them; test/export/fast-paths.test.ts compares the two. (Grant files, which no spreadsheet
  * opens, are written by csv-stringify itself: their codes must arrive exactly as configured.)
  */
+import { neutraliseFormula } from './deidentify.js';
+
 
 export type Cell = string | number;
 

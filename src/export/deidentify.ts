@@ -1,13 +1,13 @@
-import { createHmac } from 'node:crypto';
-import { addDays, daysInMonth, parseDate } from '../time/datetime.js';
-import { US_STATE_CODES } from '../util/us-states.js';
-import { RESTRICTED_ZIP3, TOP_CODE_AGE } from './reference-data.js';
-
 /**
  * The de-identification rules of a partner export, as pure functions: each takes a value from the
  * members/grants/activity tables and returns what may leave the building. The README states the same
  * rules; test/export/deidentify.test.ts pins them.
  */
+import { createHmac } from 'node:crypto';
+import { addDays, daysInMonth, parseDate } from '../time/datetime.js';
+import { US_STATE_CODES } from '../util/us-states.js';
+import { RESTRICTED_ZIP3, TOP_CODE_AGE } from './reference-data.js';
+
 
 export type DatePrecision = 'year' | 'month' | 'day';
 

@@ -1,3 +1,4 @@
+/** `rewards export`: one partner's de-identified folder, as the release ledger allows. */
 import { readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';

@@ -1,11 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { close, closeSync, fsync, lstatSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { CantCreateError, fsError } from '../errors.js';
-import { createExclusive, fsyncDir, makeDir, makeOwnDir } from '../util/durable.js';
-import { csvRecord } from './csv.js';
-import { EXPORT_FLUSH_BYTES } from '../tuning.js';
-
 /**
  * The side effects of an export: files written into a staging folder beside the target, then
  * published by one atomic rename.
@@ -15,6 +7,14 @@ import { EXPORT_FLUSH_BYTES } from '../tuning.js';
  * moving the old one away first would leave a moment with no folder at all; replacing a link with
  * rename(2) is atomic, so a reader (or a kill -9) only ever sees the previous export or the new one.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { close, closeSync, fsync, lstatSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { CantCreateError, fsError } from '../errors.js';
+import { createExclusive, fsyncDir, makeDir, makeOwnDir } from '../util/durable.js';
+import { csvRecord } from './csv.js';
+import { EXPORT_FLUSH_BYTES } from '../tuning.js';
+
 
 
 export interface FileInfo {

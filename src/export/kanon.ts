@@ -1,5 +1,3 @@
-import { birthYearBand } from './deidentify.js';
-
 /**
  * k-anonymity for members.csv: the quasi-identifiers (birth_year, zip3, state) of every row are
  * generalised until each combination is shared by at least k rows, so that a partner who knows these
@@ -11,6 +9,8 @@ import { birthYearBand } from './deidentify.js';
  * dropped, then the zip3, then the birth year becomes its ten-year band, then it goes too. A class
  * still smaller than k after all four is merged with the smallest other classes until it is not.
  */
+import { birthYearBand } from './deidentify.js';
+
 
 export interface Qi {
   birth_year: string;

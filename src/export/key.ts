@@ -1,3 +1,4 @@
+/** Partner keys: read from the environment, checked, generated. */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import type { Partner } from '../config/schema.js';

@@ -1,7 +1,3 @@
-import { type AuditCell, auditIntervals, linesWithTotals } from './audit.js';
-import { birthYearBand } from './deidentify.js';
-import { complementarySuppression, isSmall, TOTAL, twoWayLines } from './suppression.js';
-
 /**
  * summary.csv: aggregates a partner may share more widely than the row-level files, with small cells
  * suppressed. Two kinds of table, told apart by the `table` column:
@@ -15,6 +11,10 @@ import { complementarySuppression, isSmall, TOTAL, twoWayLines } from './suppres
  * whose possible values span less than (min_cell_size - 1) / 2 gets company (an amount or another
  * cell hidden beside it) until none does.
  */
+import { type AuditCell, auditIntervals, linesWithTotals } from './audit.js';
+import { birthYearBand } from './deidentify.js';
+import { complementarySuppression, isSmall, TOTAL, twoWayLines } from './suppression.js';
+
 
 export const SUMMARY_HEADER = [
   'table',

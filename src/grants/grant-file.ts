@@ -1,3 +1,4 @@
+/** The grant file the reward-issuance system receives: its columns, lines and durable write. */
 import { stringify } from 'csv-stringify/sync';
 import { basename } from 'node:path';
 import type { GrantRow } from '../store/runs.js';

@@ -1,3 +1,4 @@
+/** A campaign's budget applied to what members earned: who is granted now, who waits. */
 import type { Candidate } from '../rules/candidates.js';
 
 export interface BudgetPlan {

@@ -1,3 +1,4 @@
+/** A run of the campaigns: prepareRollups (the write before a plan), planRun (pure), applyRun (grants, run row, grant file), and the repair of grant files a crash left unwritten. */
 import { join } from 'node:path';
 import type { Campaign, Config } from '../config/schema.js';
 import { type Candidate, campaignCandidates, campaignSources } from '../rules/candidates.js';

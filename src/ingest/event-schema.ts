@@ -1,3 +1,4 @@
+/** An event row: validation of each field, and the stored row (local date, canonical properties, ids). */
 import { hash } from 'node:crypto';
 import type { z } from 'zod';
 import { canonicalTimeZone, localDate, type ParsedDateTime, parseDateTime } from '../time/datetime.js';

@@ -1,3 +1,4 @@
+/** Field checks shared by the row schemas (ids, text, canonical JSON) and their messages. */
 import { z } from 'zod';
 
 // Control characters other than tab have no place in an id or a type; they usually mean a broken export.

@@ -1,3 +1,4 @@
+/** Ingest: each file a batch, its chunks stored in load windows, resumable, with its report. */
 import type { Readable } from 'node:stream';
 import { DataError, EXIT, RewardsError, type ExitCode } from '../errors.js';
 import type { Db } from '../store/db.js';

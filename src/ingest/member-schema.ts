@@ -1,14 +1,14 @@
+/**
+ * A member row. Only `user_id` can reject it: the other fields are optional personal data, and a bad
+ * one (a ZIP of `ABCDE`, a birth date of 1990-02-30) must not cost the member its partner, consent
+ * or rewards. Such a field is stored empty (consent as false) and reported as a field problem.
+ */
 import { z } from 'zod';
 import { isValidDate } from '../time/datetime.js';
 import { US_STATE_CODES } from '../util/us-states.js';
 import type { FieldProblemRow, MemberRow } from '../store/ingest.js';
 import { optionalText, requiredId } from './fields.js';
 
-/**
- * A member row. Only `user_id` can reject it: the other fields are optional personal data, and a bad
- * one (a ZIP of `ABCDE`, a birth date of 1990-02-30) must not cost the member its partner, consent
- * or rewards. Such a field is stored empty (consent as false) and reported as a field problem.
- */
 
 const TRUE = new Set(['true', 'yes', 'y', '1', 't']);
 const FALSE = new Set(['false', 'no', 'n', '0', 'f', '']);

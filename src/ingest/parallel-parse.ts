@@ -1,15 +1,15 @@
-import { Worker } from 'node:worker_threads';
-import type { EventRow } from '../store/ingest.js';
-import type { ParseOptions, ParsedChunk } from './parse.js';
-import type { SourceFile } from './source.js';
-import { PARSE_AHEAD as AHEAD, WORKER_MIN_BYTES } from '../tuning.js';
-
 /**
  * Parsing on a second thread. Reading, decoding and validating a large file cost about as much CPU
  * as writing its rows to SQLite; on a worker thread the two overlap, and a large load takes about
  * the time of the slower one instead of their sum (see `npm run bench`). Rows are the same either
  * way: the worker runs parseChunks() unchanged.
  */
+import { Worker } from 'node:worker_threads';
+import type { EventRow } from '../store/ingest.js';
+import type { ParseOptions, ParsedChunk } from './parse.js';
+import type { SourceFile } from './source.js';
+import { PARSE_AHEAD as AHEAD, WORKER_MIN_BYTES } from '../tuning.js';
+
 
 
 /**

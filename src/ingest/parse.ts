@@ -1,3 +1,4 @@
+/** Reading a file's records and validating every one, in chunks, without the database. */
 import { RewardsError, type ExitCode } from '../errors.js';
 import type { BatchKind, EventRow, FieldProblemRow, MemberRow, RejectRow } from '../store/ingest.js';
 import { EventInput, toEventRow } from './event-schema.js';

@@ -1,3 +1,4 @@
+/** An input file as records: CSV/TSV (RFC 4180) and NDJSON, with line numbers, limits and bad bytes handled. */
 import { isUtf8 } from 'node:buffer';
 import { DataError } from '../errors.js';
 import { CsvReader, type CsvRow, CsvSyntaxError } from './csv.js';

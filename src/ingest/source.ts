@@ -1,3 +1,4 @@
+/** An input file: opened safely, hashed, format told, and read as bytes (gzip included, within limits). */
 import { createHash } from 'node:crypto';
 import { constants, createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+/** The nightly inbox: which files wait (regular files only) and archiving them once ingested. */
 import { existsSync, lstatSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { fsError, RewardsError } from '../errors.js';

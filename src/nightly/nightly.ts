@@ -1,3 +1,4 @@
+/** The cron job: ingest the inbox, run every night not yet run, write the exports due, prune, and record the night. */
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LoadedConfig } from '../config/load.js';

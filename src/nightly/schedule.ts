@@ -1,3 +1,4 @@
+/** When partner exports are due, and which nights a nightly must run. */
 import type { Config, Partner } from '../config/schema.js';
 import { addDays, parseDate } from '../time/datetime.js';
 

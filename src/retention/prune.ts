@@ -1,3 +1,4 @@
+/** Retention: what `rewards prune` may delete, planned from the config, then applied. */
 import type { Config } from '../config/schema.js';
 import { campaignPhase } from '../rules/campaign.js';
 import type { Db } from '../store/db.js';

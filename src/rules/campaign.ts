@@ -1,3 +1,4 @@
+/** A campaign's calendar: its phase on a date, the window it counts, its fingerprint, grant ids. */
 import { createHash } from 'node:crypto';
 import type { Campaign } from '../config/schema.js';
 import { addDays } from '../time/datetime.js';

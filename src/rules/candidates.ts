@@ -1,3 +1,4 @@
+/** What members have earned under a campaign's rules and not yet been granted. */
 import type { Campaign, Reward, Rule } from '../config/schema.js';
 import type { Db } from '../store/db.js';
 import { type ActivitySource, eligibleAmong, iterateMemberActivity } from '../store/activity.js';

@@ -1,3 +1,4 @@
+/** Rule semantics over a member's counted local days: streaks, first events, active days, counts, caps. */
 import type { Rule } from '../config/schema.js';
 import { addDays, daysBetween } from '../time/datetime.js';
 

@@ -1,3 +1,4 @@
+/** `rewards status`: the state of everything, collected. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';

@@ -1,3 +1,4 @@
+/** Opening the database (private, migrated, tuned) and the prepared-statement cache. */
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -1,6 +1,3 @@
-import { type Db, stmt } from './db.js';
-import { EXPORT_MAIN_CACHE_KIB, EXPORT_TEMP_CACHE_KIB } from '../tuning.js';
-
 /**
  * All SQL of the partner export and its release ledger. The export reads one consistent snapshot:
  * the partner's population is built once into a TEMP table, its personal fields turned into what may
@@ -9,6 +6,9 @@ import { EXPORT_MAIN_CACHE_KIB, EXPORT_TEMP_CACHE_KIB } from '../tuning.js';
  * the aggregates are read from that table as rows. TEMP tables live in SQLite's temp store, which
  * spills to disk: memory stays flat however many members there are.
  */
+import { type Db, stmt } from './db.js';
+import { EXPORT_MAIN_CACHE_KIB, EXPORT_TEMP_CACHE_KIB } from '../tuning.js';
+
 
 /** The core's de-identification, called by SQLite while it builds the population. */
 export interface PopulationFunctions {

@@ -1,3 +1,4 @@
+/** All SQL of ingest: batches, events, members, rejects and field problems, load windows and the daily rollup. */
 import { type Db, nowIso, stmt } from './db.js';
 import { LOAD_CACHE_KIB, ROLLUP_CACHE_KIB } from '../tuning.js';
 

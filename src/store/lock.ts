@@ -1,3 +1,4 @@
+/** The writer lock: one writing command per database, its holder identified by host, pid and process start. */
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';

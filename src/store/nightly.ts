@@ -1,3 +1,4 @@
+/** All SQL of the nightly job's record (nightly_runs) and what it asks before running. */
 import { type Db, nowIso, stmt } from './db.js';
 
 export interface NightlyRow {

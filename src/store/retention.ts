@@ -1,3 +1,4 @@
+/** All SQL of retention (prune). */
 import { type Db, nowIso, stmt } from './db.js';
 
 export interface PruneCounts {

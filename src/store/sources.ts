@@ -1,12 +1,12 @@
-import type { Where } from '../config/schema.js';
-import { type Db, stmt } from './db.js';
-import { FOLD_SHARE } from '../tuning.js';
-
 /**
  * Rollups of filtered sources (migration 008): what rules with a `where` read instead of raw events.
  * Each is stored up to a watermark on events.seq; whoever reads one rolls up the events past it in
  * a TEMP table of its connection and reads both (syncRollups).
  */
+import type { Where } from '../config/schema.js';
+import { type Db, stmt } from './db.js';
+import { FOLD_SHARE } from '../tuning.js';
+
 
 /** What the rules of a run count: events of one type, optionally filtered on top-level properties. */
 export interface SourceSpec {

@@ -1,3 +1,4 @@
+/** All SQL of `rewards status`. */
 import { statSync } from 'node:fs';
 import { type Db, stmt } from './db.js';
 

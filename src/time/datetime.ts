@@ -1,3 +1,4 @@
+/** Dates and date-times: parsing, local dates in IANA zones, and calendar arithmetic on YYYY-MM-DD. */
 import { tzOffset } from '@date-fns/tz';
 
 /**

@@ -1,10 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { CantCreateError, fsError } from '../errors.js';
-import { crashPoint } from './crash-point.js';
-import { escapeText } from './escape.js';
-
 /**
  * The one way the tool creates files and folders: whatever the umask, with modes that fit personal
  * data, never through a link planted where a file is about to be, and durably.
@@ -14,6 +7,13 @@ import { escapeText } from './escape.js';
  *   over the target, and the folder fsynced: readers see the old content or the new, never a part;
  * - folders are created 0750 (each level the tool creates; existing ones are left as they are).
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CantCreateError, fsError } from '../errors.js';
+import { crashPoint } from './crash-point.js';
+import { escapeText } from './escape.js';
+
 
 /** Files holding personal data or what is derived from it (grant files, exports): owner and group read. */
 export const FILE_MODE = 0o640;

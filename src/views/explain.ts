@@ -1,3 +1,4 @@
+/** `rewards explain`: one member's progress on every rule, and why a grant was or was not earned. */
 import type { Campaign, Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
 import { activityOfUser } from '../store/activity.js';

@@ -1,3 +1,4 @@
+/** `rewards report`: per campaign and rule, members taking part and earning, grants, amounts, budget. */
 import type { Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
 import { countActiveMembers } from '../store/activity.js';
