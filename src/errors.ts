@@ -8,6 +8,7 @@ export const EXIT = {
   USAGE: 64,
   DATAERR: 65,
   NOINPUT: 66,
+  UNAVAILABLE: 69,
   CANTCREAT: 73,
   TEMPFAIL: 75,
   CONFIG: 78,
@@ -32,6 +33,13 @@ export class RewardsError extends Error {
 export class ReportedError extends RewardsError {
   constructor(exitCode: ExitCode) {
     super('', exitCode);
+  }
+}
+
+/** A service the tool needs did not answer, after the retries it is allowed (69). */
+export class UnavailableError extends RewardsError {
+  constructor(message: string) {
+    super(message, EXIT.UNAVAILABLE);
   }
 }
 

@@ -8,6 +8,7 @@ const LAYERS = [
   ['ingest', 'rules'],
   ['grants'],
   ['views', 'export', 'retention'],
+  ['deliver'],
   ['nightly'],
   ['status'],
   ['commands'],

@@ -6,6 +6,7 @@ import { partnerKey } from '../export/key.js';
 import { runNightly, type Exporter } from '../nightly/nightly.js';
 import { VERSION } from '../version.js';
 import { config, contextFrom, ingestTuning, openStore, printJson, say, warn, withLock } from './context.js';
+import { deliverOne } from './deliver.js';
 import { asOfOption } from './options.js';
 import type { Db } from '../store/db.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -44,6 +45,11 @@ Examples:
             stdin: ctx.stdin,
             ingest: tuning,
             exporter: exporterFor(db, cfg, ctx.env),
+            deliverer: async (partnerId, date) => {
+              const partner = cfg.config.partners.find((p) => p.id === partnerId)!;
+              const r = await deliverOne(db, cfg, partner, date);
+              return { remote_path: r.remote_path, sent: r.sent };
+            },
             onStep: ctx.interactive ? (s) => ctx.stderr.write(`\r\x1b[2Knightly ${asOf}: ${s}...`) : undefined,
           }),
         );
@@ -66,7 +72,8 @@ Examples:
           `ingest ${i.files} file(s), ${i.inserted} new row(s), ${i.rejected} rejected, ${i.field_problems} field problem(s), ${i.failed} failed` +
           `${i.not_regular.length ? `, ${i.not_regular.length} not regular skipped` : ''}; ` +
           `run ${summary.dates.length === 1 ? summary.dates[0] : `${summary.dates[0]}..${summary.dates[summary.dates.length - 1]}`}: ${grants} grant(s); ` +
-          `${exp} export(s); pruned ${summary.prune?.events ?? 0} event(s), ${summary.prune?.rejects ?? 0} reject(s)`;
+          `${exp} export(s); ${summary.deliveries.filter((d) => d.status === 'delivered').length} deliver(ies)` +
+          `${summary.deliveries.some((d) => d.status === 'failed') ? `, ${summary.deliveries.filter((d) => d.status === 'failed').length} failed (retried next night)` : ''}; pruned ${summary.prune?.events ?? 0} event(s), ${summary.prune?.rejects ?? 0} reject(s)`;
         if (!ctx.json) say(ctx, line);
         if (summary.exit !== EXIT.OK) throw new ReportedError(summary.exit);
       } finally {

@@ -47,6 +47,11 @@ Examples:
         for (const g of s.grant_files) o.push(`  ${g.file}: ${g.grants} grant(s)${g.present ? '' : ' (MISSING: the next run rewrites it)'}`);
         o.push(`exports: ${s.exports.length ? '' : 'none'}`);
         for (const e of s.exports) o.push(`  ${e.partner_id}: as of ${e.as_of}, ${e.members} member(s), ${e.dir}`);
+        o.push(`deliveries: ${s.deliveries.last.length ? '' : 'none'}`);
+        for (const d of s.deliveries.last) {
+          o.push(`  ${d.partner_id}: ${d.as_of} to ${d.host}:${d.remote_path}, ${d.status}${d.finished_at ? ` ${d.finished_at}` : ''}${d.error ? ` (${d.error})` : ''}`);
+        }
+        if (s.deliveries.undelivered.length) o.push(`  undelivered: ${s.deliveries.undelivered.map((u) => `${u.partner_id} ${u.as_of}`).join(', ')}`);
         o.push(`releases (what each partner holds): ${s.releases.length ? '' : 'none'}`);
         for (const r of s.releases) {
           o.push(`  ${r.partner_id}: ${r.rule === 'period' ? `release ${r.period}` : `as of ${r.period}`}, data through ${r.data_through}, first exported as of ${r.first_as_of}, ${r.members} member(s)`);

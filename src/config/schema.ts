@@ -86,6 +86,26 @@ export const PartnerSchema = z
     min_cell_size: positiveInt.default(11),
     require_consent: z.boolean().default(true),
     k_anonymity: positiveInt.default(5),
+    // Where `rewards deliver` (and the nightly) sends this partner's exports (README, "rewards deliver").
+    delivery: z
+      .object({
+        sftp: z
+          .object({
+            host: z.string().regex(/^[A-Za-z0-9.:[\]-]+$/, 'expected a host name or address'),
+            port: positiveInt.default(22),
+            user: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a user name'),
+            identity_file: z.string().min(1, 'expected the path of the private key (key authentication only)'),
+            known_hosts: z.string().min(1, "expected the path of a known_hosts file pinning the server's key"),
+            remote_dir: z.string().regex(/^[^\u0000-\u001f"\\]+$/, 'expected a folder path on the server').transform((d) => d.replace(/\/+$/, '') || '/'),
+          })
+          .strict(),
+        pgp_recipient_key: z.string().min(1).optional(),
+        retries: nonNegativeInt.default(3),
+        retry_max_seconds: positiveInt.default(60),
+        timeout_seconds: positiveInt.default(15),
+      })
+      .strict()
+      .optional(),
     schedule: z.enum(['daily', 'weekly', 'monthly', 'yearly', 'on_close']).optional(),
   })
   .strict()

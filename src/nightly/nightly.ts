@@ -7,6 +7,7 @@ import { applyRun, planRun, prepareRollups, repairGrantFiles } from '../grants/r
 import { ingestFiles, type FileReport } from '../ingest/ingest-files.js';
 import { applyPrune, prunePlan } from '../retention/prune.js';
 import type { Db } from '../store/db.js';
+import { undeliveredExports } from '../store/deliveries.js';
 import { beginNightly, finishNightly, hasExport, lastCompletedNightlyAsOf } from '../store/nightly.js';
 import { todayInZone } from '../time/datetime.js';
 import { archiveFile, inboxFiles } from './inbox.js';
@@ -14,6 +15,8 @@ import { exportDue, nightsToRun } from './schedule.js';
 
 /** Writes one partner's export folder; returns where. Injected so the nightly does not depend on how. */
 export type Exporter = (partnerId: string, asOf: string) => Promise<{ dir: string; safe_harbor: boolean }>;
+/** Delivers one export to its partner's server; returns where, and whether anything was sent. Injected like the exporter. */
+export type Deliverer = (partnerId: string, asOf: string) => Promise<{ remote_path: string; sent: boolean }>;
 
 export interface NightlyOptions {
   asOf: string;
@@ -22,6 +25,8 @@ export interface NightlyOptions {
   /** Ingest tuning (see ingestFiles). */
   ingest?: { parallel?: boolean | 'auto'; commitEvery?: number };
   exporter: Exporter;
+  /** Without one, exports are not delivered (partners without a "delivery" block never are). */
+  deliverer?: Deliverer;
   now?: number;
   onStep?: (step: string) => void;
 }
@@ -55,6 +60,7 @@ export interface NightlySummary {
   };
   runs: { as_of: string; run_id: number | null; grants: number; amount_cents: number; file: string | null; error?: string }[];
   exports: { partner: string; as_of: string; status: 'written' | 'exists' | 'failed'; dir?: string; safe_harbor?: boolean; error?: string }[];
+  deliveries: { partner: string; as_of: string; status: 'delivered' | 'already' | 'failed'; remote_path?: string; error?: string }[];
   prune: { events: number; rejects: number; error?: string } | null;
   steps: StepResult[];
 }
@@ -80,6 +86,7 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
     ingest: { files: 0, ingested: 0, skipped: 0, failed: 0, rows: 0, inserted: 0, rejected: 0, field_problems: 0, not_regular: [], failures: [] },
     runs: [],
     exports: [],
+    deliveries: [],
     prune: null,
     steps: [],
   };
@@ -211,7 +218,27 @@ async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: N
   }
   steps.push(runStep, exportStep);
 
-  // 4. Retention.
+  // 4. Deliveries: every export of a delivering partner not delivered yet, this night's and any an
+  // earlier night failed to send. A failure is reported and left for the next night; it stops
+  // neither the other partners nor anything after.
+  const deliverStep: StepResult = { step: 'deliver', ok: true, exit: EXIT.OK };
+  const delivering = config.partners.filter((p) => p.delivery).map((p) => p.id);
+  if (opts.deliverer && delivering.length > 0) {
+    for (const e of undeliveredExports(db, delivering)) {
+      opts.onStep?.(`deliver ${e.partner_id} ${e.as_of}`);
+      try {
+        const r = await opts.deliverer(e.partner_id, e.as_of);
+        summary.deliveries.push({ partner: e.partner_id, as_of: e.as_of, status: r.sent ? 'delivered' : 'already', remote_path: r.remote_path });
+      } catch (err) {
+        const f = failure(err);
+        summary.deliveries.push({ partner: e.partner_id, as_of: e.as_of, status: 'failed', error: f.error });
+        if (deliverStep.ok) Object.assign(deliverStep, { ok: false, exit: f.exit, error: f.error });
+      }
+    }
+  }
+  steps.push(deliverStep);
+
+  // 5. Retention.
   opts.onStep?.('prune');
   const pruneStep: StepResult = { step: 'prune', ok: true, exit: EXIT.OK };
   try {
@@ -225,7 +252,7 @@ async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: N
   }
   steps.push(pruneStep);
 
-  // 5. Exit: 65 for bad input when everything else ran; any other step failure's own code wins.
+  // 6. Exit: 65 for bad input when everything else ran; any other step failure's own code wins.
   const failed = steps.filter((s) => !s.ok);
   const other = failed.find((s) => s.exit !== EXIT.DATAERR);
   summary.exit = other ? other.exit : failed.length ? EXIT.DATAERR : EXIT.OK;

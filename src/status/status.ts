@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { inboxFiles } from '../nightly/inbox.js';
 import { campaignPhase } from '../rules/campaign.js';
 import type { Db } from '../store/db.js';
+import { latestDeliveries, undeliveredExports } from '../store/deliveries.js';
 import { listReleases } from '../store/export.js';
 import { latestNightly } from '../store/nightly.js';
 import { lastPrune } from '../store/retention.js';
@@ -42,6 +43,18 @@ export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: 
       first_as_of: r.first_as_of,
       members: (JSON.parse(r.content) as { members: number }).members,
     })),
+    deliveries: {
+      last: latestDeliveries(db).map((d) => ({
+        partner_id: d.partner_id,
+        as_of: d.as_of,
+        host: d.host,
+        remote_path: d.remote_path,
+        status: d.status,
+        finished_at: d.finished_at,
+        error: d.error,
+      })),
+      undelivered: undeliveredExports(db, cfg.config.partners.filter((p) => p.delivery).map((p) => p.id)).map((e) => ({ partner_id: e.partner_id, as_of: e.as_of })),
+    },
     campaigns: cfg.config.campaigns.map((c) => ({ id: c.id, start: c.start, end: c.end, phase: campaignPhase(c, today) })),
   };
 }

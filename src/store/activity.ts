@@ -42,49 +42,44 @@ export interface RuleGrants {
  * times slower for a common event type.)
  */
 function rowsQuery(read: RollupRead, src: ActivitySource, who: Who, merged: boolean, grants?: RuleGrants): { sql: string; params: Record<string, unknown> } {
-  const params: Record<string, unknown> = {};
-  const partnerList = () =>
-    (src.partners ?? []).map((p, i) => {
-      params[`p${i}`] = p;
-      return `@p${i}`;
-    }).join(', ');
-  let below = (_column: string) => '';
-  if (grants) {
-    Object.assign(params, grants);
-    below = (column) => ` AND ${column} NOT IN (SELECT user_id FROM grants WHERE campaign_id = @campaignId AND rule_id = @ruleId AND seq >= @cap)`;
-  }
-  let filter: string;
-  if (who !== 'everyone') {
-    params.users = JSON.stringify(who.users);
-    filter = src.partners
-      ? `a.user_id IN (SELECT user_id FROM members WHERE partner IN (${partnerList()}) AND user_id IN (SELECT value FROM json_each(@users))${below('user_id')})`
-      : `a.user_id IN (SELECT value FROM json_each(@users) WHERE true${below('value')})`;
-  } else if (src.partners) {
-    filter = `a.user_id IN (SELECT user_id FROM members WHERE partner IN (${partnerList()})${below('user_id')})`;
-  } else if (read.kind === 'daily') {
-    // daily_activity is keyed by member first: find the members with such an event in the window.
-    // (Checking each of those rows against the capped members would cost more than it saves.)
-    filter = 'a.user_id IN (SELECT user_id FROM daily_activity WHERE event_type = @eventType AND local_date BETWEEN @from AND @to)';
-  } else {
-    // A source's rows are all of one source: its key range is the list of members.
-    filter = 'true';
-  }
-  const window = 'a.local_date BETWEEN @from AND @to';
-  const temp = (key: string) => {
-    params.key = key;
-    return `SELECT a.user_id, a.local_date, a.events FROM temp.source_overlay a WHERE a.source_key = @key AND ${filter} AND ${window}`;
+  // Every value is a named parameter, lists as JSON arrays: the SQL text depends only on the shape
+  // of the question, never on its values.
+  const params: Record<string, unknown> = {
+    partners: JSON.stringify(src.partners ?? []),
+    users: who === 'everyone' ? null : JSON.stringify(who.users),
+    campaignId: grants?.campaignId ?? null,
+    ruleId: grants?.ruleId ?? null,
+    cap: grants?.cap ?? null,
+    eventType: read.kind === 'daily' ? read.eventType : src.eventType,
+    sourceId: read.kind === 'source' ? read.sourceId : null,
+    key: read.kind === 'temp' ? read.key : read.kind === 'source' ? (read.overlay ?? null) : null,
   };
+  const below = (column: string) =>
+    grants ? ` AND ${column} NOT IN (SELECT user_id FROM grants WHERE campaign_id = @campaignId AND rule_id = @ruleId AND seq >= @cap)` : '';
+  const partnerMembers = 'SELECT user_id FROM members WHERE partner IN (SELECT value FROM json_each(@partners))';
+  const filter =
+    who !== 'everyone'
+      ? src.partners
+        ? `a.user_id IN (${partnerMembers} AND user_id IN (SELECT value FROM json_each(@users))${below('user_id')})`
+        : `a.user_id IN (SELECT value FROM json_each(@users) WHERE true${below('value')})`
+      : src.partners
+        ? `a.user_id IN (${partnerMembers}${below('user_id')})`
+        : read.kind === 'daily'
+          ? // daily_activity is keyed by member first: find the members with such an event in the window.
+            'a.user_id IN (SELECT user_id FROM daily_activity WHERE event_type = @eventType AND local_date BETWEEN @from AND @to)'
+          : // A source's rows are all of one source: its key range is the list of members.
+            'true';
+  const window = 'a.local_date BETWEEN @from AND @to';
+  const temp = `SELECT a.user_id, a.local_date, a.events FROM temp.source_overlay a WHERE a.source_key = @key AND ${filter} AND ${window}`;
   switch (read.kind) {
     case 'daily':
-      params.eventType = read.eventType;
       return { sql: `SELECT a.user_id, a.local_date, a.events FROM daily_activity a WHERE ${filter} AND a.event_type = @eventType AND ${window}`, params };
     case 'temp':
-      return { sql: temp(read.key), params };
+      return { sql: temp, params };
     case 'source': {
-      params.sourceId = read.sourceId;
       const stored = `SELECT a.user_id, a.local_date, a.events FROM source_activity a WHERE a.source_id = @sourceId AND ${filter} AND ${window}`;
       if (!merged || !read.overlay) return { sql: stored, params };
-      return { sql: `SELECT user_id, local_date, sum(events) AS events FROM (${stored} UNION ALL ${temp(read.overlay)}) GROUP BY user_id, local_date`, params };
+      return { sql: `SELECT user_id, local_date, sum(events) AS events FROM (${stored} UNION ALL ${temp}) GROUP BY user_id, local_date`, params };
     }
   }
 }

@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { type Db, stmt } from './db.js';
 
-export const COUNTED_TABLES = ['events', 'daily_activity', 'members', 'batches', 'rejects', 'runs', 'grants', 'exports', 'releases', 'nightly_runs'] as const;
+export const COUNTED_TABLES = ['events', 'daily_activity', 'members', 'batches', 'rejects', 'runs', 'grants', 'exports', 'releases', 'deliveries', 'nightly_runs'] as const;
 
 export function tableCounts(db: Db): Record<string, number> {
   const out: Record<string, number> = {};

@@ -1,0 +1,224 @@
+/**
+ * Issue 13: `rewards deliver` against a real OpenSSH server on 127.0.0.1 (test/deliver/sshd.ts):
+ * complete and verified on the far side, never partial to a poller, exactly once across kills,
+ * strict about keys, 69 after retries when the server goes away, and OpenPGP that gpg decrypts.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BIN, cliEnv, parseJsonOutput, sqlite, tempDir } from '../helpers.js';
+import { ingestEvents, ingestMembers, KEYS, makeWs, type Ws } from '../export/ws.js';
+import { GPG, SSHD, SSHD_HOWTO, TestSshd } from './sshd.js';
+
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+if (!SSHD) console.warn(`[test/deliver/deliver.test.ts] skipped: ${SSHD_HOWTO}`);
+
+const AS_OF = '2026-12-31';
+const DATA = ['activity.csv', 'grants.csv', 'manifest.json', 'members.csv', 'summary.csv'];
+
+const config = (delivery: unknown) => ({
+  timezone: 'UTC',
+  paths: { grants: 'out/grants', outbox: 'out/outbox' },
+  campaigns: [
+    {
+      id: 'spring-2026',
+      start: '2026-03-01',
+      end: '2026-03-31',
+      rules: [{ id: 'b', type: 'first_event', event_type: 'birth_reported', reward: { code: 'G', amount_cents: 100, currency: 'USD' } }],
+    },
+  ],
+  partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], delivery }],
+});
+
+async function workspace(sshd: TestSshd, extra: Record<string, unknown> = {}): Promise<Ws> {
+  const ws = makeWs(config(sshd.delivery(extra)), 'rewards-deliver-');
+  await ingestMembers(
+    ws,
+    Array.from({ length: 30 }, (_, i) => ({ user_id: `d${i}`, partner: 'acme', share_consent: true, zip: '02139', birth_date: '1990-01-01' })),
+  );
+  await ingestEvents(ws, Array.from({ length: 30 }, (_, i) => ({ user_id: `d${i}`, event_type: 'birth_reported', date: '2026-03-05' })));
+  const r = await ws.cli(['run', '--as-of', '2026-03-31', '--quiet']);
+  expect(r.code, r.stderr).toBe(0);
+  return ws;
+}
+
+const deliverArgs = (ws: Ws, ...more: string[]) => ['--db', ws.db, '--config', ws.configPath, 'deliver', '--partner', 'acme', '--as-of', AS_OF, ...more];
+function deliverSync(ws: Ws, env: Record<string, string> = {}, ...more: string[]) {
+  const r = spawnSync(BIN, deliverArgs(ws, ...more), { cwd: ws.dir, encoding: 'utf8', env: cliEnv({ ...KEYS, ...env }) });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every file under the remote folder, relative path -> bytes. */
+function remoteFiles(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name), `${rel}${e.name}/`);
+      else out[`${rel}${e.name}`] = readFileSync(join(d, e.name)).toString('base64');
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () => {
+  const sshd = new TestSshd();
+  beforeAll(() => sshd.start());
+  afterAll(() => sshd.stop());
+
+  it('lands complete and verifiable, is recorded once, and is not sent twice', async () => {
+    const ws = await workspace(sshd);
+    const r = deliverSync(ws, {}, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ partner: 'acme', as_of: AS_OF, host: '127.0.0.1', remote_path: `${sshd.remote}/${AS_OF}`, sent: true, encrypted: false });
+    const remote = join(sshd.remote, AS_OF);
+    expect(readdirSync(remote).sort()).toEqual(['SHA256SUMS', '_SUCCESS', ...DATA].sort());
+    const check = spawnSync('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: remote, encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    for (const f of DATA) expect(readFileSync(join(remote, f)).equals(readFileSync(join(ws.exportDir('acme', AS_OF), f))), f).toBe(true);
+    expect(sqlite(ws.db, 'SELECT partner_id, as_of, remote_path, status, encrypted FROM deliveries')).toEqual([
+      { partner_id: 'acme', as_of: AS_OF, remote_path: remote, status: 'delivered', encrypted: 0 },
+    ]);
+    // Nothing hidden is left on the server.
+    expect(readdirSync(sshd.remote).filter((n) => n.includes(AS_OF))).toEqual([AS_OF]);
+
+    const again = deliverSync(ws);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('already delivered');
+    expect(sqlite(ws.db, 'SELECT count(*) AS n FROM deliveries')).toEqual([{ n: 1 }]);
+    const status = spawnSync(BIN, ['--db', ws.db, '--config', ws.configPath, '--json', 'status'], { encoding: 'utf8', env: cliEnv(KEYS) });
+    expect(JSON.parse(status.stdout).deliveries).toMatchObject({ last: [{ partner_id: 'acme', as_of: AS_OF, status: 'delivered' }], undelivered: [] });
+  });
+
+  it('a poller listing the remote folder during the upload never sees a partial set', async () => {
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: join(sshd.remote, 'polled') } });
+    mkdirSync(join(sshd.remote, 'polled'));
+    const child = spawn(BIN, deliverArgs(ws), { cwd: ws.dir, env: cliEnv(KEYS), stdio: 'ignore' });
+    const exited = once(child, 'exit');
+    const seen = new Set<string>();
+    let done = false;
+    void exited.then(() => (done = true));
+    const target = join(sshd.remote, 'polled', AS_OF);
+    while (!done) {
+      if (existsSync(target)) {
+        const names = readdirSync(target).sort();
+        seen.add(names.join(','));
+        // Present at all means complete: every data file and SHA256SUMS, with or without _SUCCESS.
+        expect(names.filter((n) => n !== '_SUCCESS')).toEqual(['SHA256SUMS', ...DATA].sort());
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    const [code] = (await exited) as [number | null];
+    expect(code).toBe(0);
+    expect(readdirSync(target)).toContain('_SUCCESS');
+  });
+
+  it('killed after the upload or after the rename, a rerun ends with the same remote files, delivered once', async () => {
+    const twin = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: join(sshd.remote, 'twin') } });
+    mkdirSync(join(sshd.remote, 'twin'));
+    expect(deliverSync(twin).code).toBe(0);
+    for (const point of ['deliver:uploaded', 'deliver:renamed']) {
+      const dir = join(sshd.remote, point.replace(':', '-'));
+      mkdirSync(dir);
+      const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
+      // Same export bytes as the twin's: same data, same key.
+      const killed = deliverSync(ws, { REWARDS_CRASH_AT: point });
+      expect(killed.signal, `${point}: ${killed.stderr}`).toBe('SIGKILL');
+      const rerun = deliverSync(ws);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      const mine = remoteFiles(dir);
+      const theirs = remoteFiles(join(sshd.remote, 'twin'));
+      // The manifests differ only by generation time; everything else is byte for byte.
+      expect(Object.keys(mine).sort()).toEqual(Object.keys(theirs).sort());
+      for (const f of ['activity.csv', 'grants.csv', 'members.csv', 'summary.csv', '_SUCCESS']) expect(mine[`${AS_OF}/${f}`], `${point} ${f}`).toBe(theirs[`${AS_OF}/${f}`]);
+      expect(sqlite(ws.db, "SELECT count(*) AS n FROM deliveries WHERE status = 'delivered'")).toEqual([{ n: 1 }]);
+      expect(sqlite(ws.db, 'SELECT count(*) AS n FROM deliveries')).toEqual([{ n: 1 }]);
+    }
+  });
+
+  it('a changed host key, a wrong user key and a world-readable identity file are refused with 78, without retrying', async () => {
+    const ws = await workspace(sshd);
+    // World-readable identity: refused before connecting.
+    chmodSync(sshd.userKey, 0o644);
+    let r = deliverSync(ws);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('is readable by others (mode 644)');
+    chmodSync(sshd.userKey, 0o600);
+
+    // A key the server does not know.
+    const stranger = join(tempDir('rewards-key-'), 'k');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    writeFileSync(ws.configPath, JSON.stringify(config(sshd.delivery({ sftp: { ...sshd.delivery().sftp, identity_file: stranger } }))));
+    r = deliverSync(ws);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('refused the key');
+
+    // The server's host key changes: the pinned one no longer matches.
+    writeFileSync(ws.configPath, JSON.stringify(config(sshd.delivery())));
+    await sshd.stop();
+    sshd.changeHostKey();
+    await sshd.start();
+    r = deliverSync(ws);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('127.0.0.1');
+    expect(r.stderr).toMatch(/presents .*SHA256:/);
+    expect(sqlite(ws.db, "SELECT count(*) AS n FROM deliveries WHERE status = 'delivered'")).toEqual([{ n: 0 }]);
+    // Pin the new key again for the other tests.
+    writeFileSync(sshd.knownHosts, `[127.0.0.1]:${sshd.port} ${readFileSync(`${sshd.hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+  });
+
+  it('the server stopped mid-upload gives 69 after the retries; a later run completes', async () => {
+    const dir = join(sshd.remote, 'stopped');
+    mkdirSync(dir);
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
+    // The delivery stops itself (SIGSTOP) once its files are uploaded; the server goes away; it goes on.
+    const child = spawn(BIN, deliverArgs(ws), { cwd: ws.dir, env: cliEnv({ ...KEYS, REWARDS_CRASH_AT: 'deliver:uploaded', REWARDS_CRASH_SIGNAL: 'SIGSTOP' }), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = once(child, 'exit');
+    // Stopped: /proc says T.
+    for (;;) {
+      const st = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      if (st.slice(st.lastIndexOf(')') + 2).startsWith('T')) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await sshd.stop();
+    child.kill('SIGCONT');
+    const [code] = (await exited) as [number | null];
+    expect(code, stderr).toBe(69);
+    expect(stderr).toMatch(/^rewards: partner acme: delivery to 127\.0\.0\.1 failed after 2 attempt\(s\)/m);
+    expect(sqlite(ws.db, 'SELECT status FROM deliveries')).toEqual([{ status: 'failed' }]);
+    await sshd.start();
+    const later = deliverSync(ws, {}, '--json');
+    expect(later.code, later.stderr).toBe(0);
+    expect(readdirSync(join(dir, AS_OF))).toContain('_SUCCESS');
+    expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it.skipIf(!GPG)('encrypts every data file and the manifest to the partner key; gpg decrypts them to the exact local files', async () => {
+    const home = tempDir('rewards-gnupg-');
+    chmodSync(home, 0o700);
+    const gpg = (...args: string[]) => spawnSync(GPG!, ['--homedir', home, '--batch', '--yes', ...args], { encoding: 'utf8' });
+    expect(gpg('--passphrase', '', '--quick-gen-key', 'partner@acme.example', 'default', 'default', 'never').status).toBe(0);
+    const pub = join(home, 'acme.pub.asc');
+    writeFileSync(pub, gpg('--armor', '--export', 'partner@acme.example').stdout);
+    const dir = join(sshd.remote, 'pgp');
+    mkdirSync(dir);
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir }, pgp_recipient_key: pub });
+    const r = deliverSync(ws, {}, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseJsonOutput<{ encrypted: boolean }>({ ...r, signal: null }).encrypted).toBe(true);
+    const remote = join(dir, AS_OF);
+    expect(readdirSync(remote).sort()).toEqual(['SHA256SUMS', '_SUCCESS', ...DATA.map((f) => `${f}.pgp`)].sort());
+    const check = spawnSync('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: remote, encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    for (const f of DATA) {
+      const plain = spawnSync(GPG!, ['--homedir', home, '--batch', '--decrypt', join(remote, `${f}.pgp`)]);
+      expect(plain.status, String(plain.stderr)).toBe(0);
+      expect(Buffer.from(plain.stdout).equals(readFileSync(join(ws.exportDir('acme', AS_OF), f))), f).toBe(true);
+    }
+  });
+});
