@@ -15,7 +15,7 @@ import * as openpgp from 'openpgp';
 import type { Partner } from '../config/schema.js';
 import { ConfigError, DataError, NoInputError, RewardsError, UnavailableError } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { findDelivery, finishDelivery, startDelivery, usedRemotePaths } from '../store/deliveries.js';
+import { findDelivery, finishDelivery, setRemotePath, startDelivery, usedRemotePaths } from '../store/deliveries.js';
 import { crashPoint } from '../util/crash-point.js';
 import { escapeText } from '../util/escape.js';
 import { checkIdentity, parseListing, q, sftpBatch, SftpError, type SftpTarget } from './sftp.js';
@@ -45,6 +45,13 @@ export interface DeliverResult {
   /** False when this export had already been delivered: nothing was sent. */
   sent: boolean;
   attempts: number;
+}
+
+/** The remote folder chosen for a delivery already holds something else. */
+class NameTaken extends Error {
+  constructor(readonly path: string) {
+    super(`${path} already exists on the server with other files`);
+  }
 }
 
 interface Outgoing {
@@ -90,6 +97,12 @@ async function outgoing(dir: string, pgpKey: string | undefined, where: string):
   return { files, manifestSha };
 }
 
+/** `<dir>/<as-of>` -> `<dir>/<as-of>.v2` -> `.v3` ... */
+function nextVersion(path: string, asOf: string, dir: string): string {
+  const m = /\.v(\d+)$/.exec(path);
+  return `${dir}/${asOf}.v${m ? Number(m[1]) + 1 : 2}`;
+}
+
 export function targetOf(d: DeliveryConfig): SftpTarget {
   return { ...d.sftp, timeout: d.timeout_seconds };
 }
@@ -114,7 +127,7 @@ export async function deliver(db: Db, o: DeliverOptions): Promise<DeliverResult>
   if (prior?.status === 'delivered') return { ...base, remote_path: prior.remote_path, sent: false, attempts: 0 };
 
   // The remote folder: the as-of date, or the next version when the date went out with other data.
-  let remotePath = prior?.remote_path;
+  let remotePath: string | undefined = prior?.remote_path;
   if (!remotePath) {
     const used = new Set(usedRemotePaths(db, o.partner.id, o.asOf));
     const name = (v: number) => `${d.sftp.remote_dir}/${o.asOf}${v > 1 ? `.v${v}` : ''}`;
@@ -148,6 +161,13 @@ export async function deliver(db: Db, o: DeliverOptions): Promise<DeliverResult>
         await upload(target, stage, files, remotePath, d.sftp.remote_dir, o.onProgress, total);
         break;
       } catch (err) {
+        if (err instanceof NameTaken) {
+          // Someone else's folder: this delivery takes the next version instead.
+          remotePath = nextVersion(remotePath, o.asOf, d.sftp.remote_dir);
+          setRemotePath(db, id, remotePath);
+          attempts--;
+          continue;
+        }
         const retry = err instanceof SftpError && err.retryable;
         const spent = (Date.now() - started) / 1000;
         if (!retry || attempts > d.retries || spent >= d.retry_max_seconds) {
@@ -194,7 +214,14 @@ async function upload(
     .split('\n')
     .filter((l) => !l.startsWith('sftp>'))
     .map((l) => l.trim().split(/\s+/).slice(8).join(' ').split('/').pop() ?? '');
-  const done = entries.includes(finalName);
+  let done = entries.includes(finalName);
+  if (done) {
+    // Ours only if it holds exactly what this delivery sends (a resumed one); anything else there
+    // was put by someone else, and is never written over.
+    const sizes = parseListing(await sftpBatch(t, [`ls -ln ${q(remotePath)}`]), `ls -ln ${q(remotePath)}`);
+    const mine = files.every((f) => sizes.get(f.name) === f.bytes.length) && [...sizes.keys()].every((n) => n === '_SUCCESS' || files.some((f) => f.name === n));
+    if (!mine) throw new NameTaken(remotePath);
+  }
   if (!done) {
     const partials = entries.filter((n) => n.startsWith(`.${finalName}.partial-`));
     const tmp = `${remoteDir}/.${finalName}.partial-${randomBytes(6).toString('hex')}`;

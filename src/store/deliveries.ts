@@ -42,6 +42,10 @@ export function startDelivery(db: Db, d: Omit<DeliveryRow, 'delivery_id' | 'star
   return Number(info.lastInsertRowid);
 }
 
+export function setRemotePath(db: Db, id: number, remotePath: string): void {
+  stmt(db, 'UPDATE deliveries SET remote_path = ? WHERE delivery_id = ?').run(remotePath, id);
+}
+
 export function finishDelivery(db: Db, id: number, status: 'delivered' | 'failed', error: string | null): void {
   stmt(db, 'UPDATE deliveries SET status = ?, error = ?, finished_at = ? WHERE delivery_id = ?').run(status, error, nowIso(), id);
 }

@@ -221,4 +221,37 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
       expect(Buffer.from(plain.stdout).equals(readFileSync(join(ws.exportDir('acme', AS_OF), f))), f).toBe(true);
     }
   });
+
+  it('in nightly: a failed delivery is reported, blocks no other partner, and goes out the next night', async () => {
+    const dir = join(sshd.remote, 'nightly');
+    mkdirSync(dir);
+    const good = { ...sshd.delivery(), sftp: { ...sshd.delivery().sftp, remote_dir: dir } };
+    // Nothing listens on port 1 of 127.0.0.1: connection refused.
+    const down = { ...good, sftp: { ...good.sftp, port: 1 } };
+    const partners = (globex: unknown) => [
+      { id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], date_precision: 'month', safe_harbor: false, schedule: 'daily', delivery: good },
+      { id: 'globex', key_env: 'TEST_KEY_GLOBEX', campaigns: ['spring-2026'], date_precision: 'month', safe_harbor: false, schedule: 'daily', delivery: globex },
+    ];
+    const ws = await workspace(sshd);
+    writeFileSync(ws.configPath, JSON.stringify({ ...config(good), partners: partners(down) }));
+    const night = (asOf: string) => spawnSync(BIN, ['--db', ws.db, '--config', ws.configPath, '--json', 'nightly', '--as-of', asOf], { cwd: ws.dir, encoding: 'utf8', env: cliEnv(KEYS) });
+    const first = night('2026-03-31');
+    expect(first.status, first.stderr).toBe(69);
+    const s1 = JSON.parse(first.stdout);
+    expect(s1.status).toBe('partial');
+    expect(s1.deliveries.map((d: { partner: string; status: string }) => `${d.partner}:${d.status}`)).toEqual(['acme:delivered', 'globex:failed']);
+    expect(first.stderr).toContain('deliver: partner globex: delivery to 127.0.0.1 failed');
+
+    writeFileSync(ws.configPath, JSON.stringify({ ...config(good), partners: partners(good) }));
+    const second = night('2026-04-01');
+    expect(second.status, second.stderr).toBe(0);
+    const s2 = JSON.parse(second.stdout);
+    expect(s2.deliveries.map((d: { partner: string; as_of: string; status: string }) => `${d.partner} ${d.as_of}:${d.status}`)).toEqual([
+      'globex 2026-03-31:delivered',
+      'acme 2026-04-01:delivered',
+      'globex 2026-04-01:delivered',
+    ]);
+    // Both partners deliver into the same folder here: the second one of a date goes to .v2.
+    expect(readdirSync(dir).filter((n) => !n.startsWith('.')).sort()).toEqual(['2026-03-31', '2026-03-31.v2', '2026-04-01', '2026-04-01.v2']);
+  });
 });
