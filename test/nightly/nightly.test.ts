@@ -27,7 +27,7 @@ describe('rewards nightly', () => {
     expect(s.status).toBe('ok');
     expect(s.dates).toEqual(['2026-03-31']);
     expect(s.ingest).toMatchObject({ files: 32, ingested: 32, skipped: 0, failed: 0, rejected: 1 });
-    expect(s.steps.map((x: { step: string; ok: boolean }) => `${x.step}:${x.ok}`)).toEqual(['ingest:true', 'run:true', 'export:true', 'prune:true']);
+    expect(s.steps.map((x: { step: string; ok: boolean }) => `${x.step}:${x.ok}`)).toEqual(['ingest:true', 'run:true', 'export:true', 'deliver:true', 'prune:true']);
     // globex is daily.
     // acme (Safe Harbor) exports yearly, as of December 31st: not due as of 2026-03-31.
     expect(s.exports.map((e: { partner: string; status: string }) => `${e.partner}:${e.status}`)).toEqual(['globex:written']);
