@@ -86,8 +86,11 @@ export async function deliverOne(db: Db, cfg: LoadedConfig, partner: Partner, as
           const now = Date.now();
           if (now - shown < 100 && sent < total) return;
           shown = now;
-          ctx.stderr.write(`\r\x1b[2Kdeliver ${partner.id} ${asOf}: ${sent === total ? 'done' : 'uploading...'}`);
-          if (sent === total) ctx.stderr.write('\r\x1b[2K');
+          if (sent >= total) return void ctx.stderr.write('\r\x1b[2K');
+          const width = 24;
+          const filled = Math.round((width * sent) / Math.max(1, total));
+          const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+          ctx.stderr.write(`\r\x1b[2Kdeliver ${partner.id} ${asOf} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${mib(sent)}/${mib(total)}`);
         }
       : undefined,
   });

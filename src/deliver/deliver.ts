@@ -226,13 +226,18 @@ async function upload(
     const partials = entries.filter((n) => n.startsWith(`.${finalName}.partial-`));
     const tmp = `${remoteDir}/.${finalName}.partial-${randomBytes(6).toString('hex')}`;
     const cleanup = partials.flatMap((p) => [`-rm ${q(`${remoteDir}/${p}`)}/*`, `-rmdir ${q(`${remoteDir}/${p}`)}`]);
-    let sent = 0;
+    // sftp echoes each command as it starts it: when the next one starts, the file before is sent.
+    let echoed = '';
+    let started = 0;
     await sftpBatch(
       t,
       [...cleanup, `mkdir ${q(tmp)}`, ...files.map((f) => `put ${q(join(stage, f.name))} ${q(`${tmp}/${f.name}`)}`), `ls -ln ${q(tmp)}`],
-      () => {
-        sent = Math.min(total, sent + 1);
-        onProgress?.(sent, total);
+      (text) => {
+        echoed += text;
+        const now = echoed.split('\nsftp> put ').length - 1 + (echoed.startsWith('sftp> put ') ? 1 : 0) + (echoed.includes('sftp> ls -ln') ? 1 : 0);
+        if (now === started) return;
+        started = now;
+        onProgress?.(files.slice(0, Math.max(0, started - 1)).reduce((n, f) => n + f.bytes.length, 0), total);
       },
     ).then((out) => {
       const sizes = parseListing(out, `ls -ln ${q(tmp)}`);

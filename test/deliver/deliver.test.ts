@@ -254,4 +254,18 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     // Both partners deliver into the same folder here: the second one of a date goes to .v2.
     expect(readdirSync(dir).filter((n) => !n.startsWith('.')).sort()).toEqual(['2026-03-31', '2026-03-31.v2', '2026-04-01', '2026-04-01.v2']);
   });
+
+  it.skipIf(spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0)('shows a progress bar on a terminal only', async () => {
+    const dir = join(sshd.remote, 'tty');
+    mkdirSync(dir);
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
+    const cmd = [BIN, ...deliverArgs(ws)].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: ws.dir, env: cliEnv({ ...KEYS, CI: undefined }), encoding: 'utf8' });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[2Kdeliver acme 2026-12-31 \[[#-]+\] [\d.]+ MiB\/[\d.]+ MiB/);
+    expect(r.stdout).toContain('partner acme 2026-12-31: delivered');
+    // Not on a pipe (the other tests' stderr): no bar.
+    const plain = deliverSync(ws);
+    expect(plain.stderr).not.toContain('\x1b[2K');
+  });
 });
