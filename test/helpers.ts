@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,16 @@ import { afterAll } from 'vitest';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(PROJECT_ROOT, 'bin', 'rewards');
+export const DEMO = join(PROJECT_ROOT, 'fixtures/demo');
+
+/** The partner keys every test uses: the demo's (fixtures/demo/demo.env), in `rewards keygen`'s format. */
+export const KEYS = Object.fromEntries(
+  readFileSync(join(DEMO, 'demo.env'), 'utf8')
+    .split('\n')
+    .map((l) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => [m[1]!, m[2]!]),
+) as { REWARDS_KEY_ACME: string; REWARDS_KEY_GLOBEX: string };
 
 export interface CliResult {
   /** Exit code, or null when the process was killed by a signal. */

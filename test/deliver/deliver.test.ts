@@ -29,7 +29,7 @@ const config = (delivery: unknown) => ({
       rules: [{ id: 'b', type: 'first_event', event_type: 'birth_reported', reward: { code: 'G', amount_cents: 100, currency: 'USD' } }],
     },
   ],
-  partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], delivery }],
+  partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], delivery }],
 });
 
 async function workspace(sshd: TestSshd, extra: Record<string, unknown> = {}): Promise<Ws> {
@@ -229,8 +229,8 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     // Nothing listens on port 1 of 127.0.0.1: connection refused.
     const down = { ...good, sftp: { ...good.sftp, port: 1 } };
     const partners = (globex: unknown) => [
-      { id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], date_precision: 'month', safe_harbor: false, schedule: 'daily', delivery: good },
-      { id: 'globex', key_env: 'TEST_KEY_GLOBEX', campaigns: ['spring-2026'], date_precision: 'month', safe_harbor: false, schedule: 'daily', delivery: globex },
+      { id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], date_precision: 'month', safe_harbor: false, schedule: 'daily', delivery: good },
+      { id: 'globex', key_env: 'REWARDS_KEY_GLOBEX', campaigns: ['spring-2026'], date_precision: 'month', safe_harbor: false, schedule: 'daily', delivery: globex },
     ];
     const ws = await workspace(sshd);
     writeFileSync(ws.configPath, JSON.stringify({ ...config(good), partners: partners(down) }));

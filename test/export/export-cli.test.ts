@@ -40,10 +40,10 @@ const CONFIG = {
   ],
   partners: [
     // k_anonymity 1: these tests pin the Safe Harbor rules row by row (test/export/release-privacy.test.ts covers k).
-    { id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], k_anonymity: 1 },
+    { id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], k_anonymity: 1 },
     {
       id: 'globex',
-      key_env: 'TEST_KEY_GLOBEX',
+      key_env: 'REWARDS_KEY_GLOBEX',
       campaigns: ['spring-2026'],
       date_precision: 'month',
       safe_harbor: false,
@@ -193,17 +193,17 @@ describe('rewards export: the folder', () => {
     const rows = readCsv(join(dir, 'members.csv'));
     expect(rows[0]).toEqual(['member', 'birth_year', 'zip3', 'state']);
     const got = rows.slice(1).map((r) => r[0]);
-    expect(new Set(got)).toEqual(new Set(acmeConsenting.map((u) => hmac(KEYS.TEST_KEY_ACME, u))));
+    expect(new Set(got)).toEqual(new Set(acmeConsenting.map((u) => hmac(KEYS.REWARDS_KEY_ACME, u))));
     expect(got).toEqual([...got].sort()); // pseudonym order: nothing about ids or join order
     for (let i = 49; i <= 52; i++) {
-      const p = hmac(KEYS.TEST_KEY_ACME, id(i));
+      const p = hmac(KEYS.REWARDS_KEY_ACME, id(i));
       for (const [path, bytes] of allFiles(ws.outbox)) expect(bytes.toString('latin1').includes(p), `${id(i)} in ${path}`).toBe(false);
     }
   });
 
   it('generalises: zip3 with restricted areas as 000 without a state, birth years top-coded at 80+, USPS states only', () => {
     const rows = new Map(readCsv(join(dir, 'members.csv')).slice(1).map((r) => [r[0], r.slice(1)]));
-    const of = (i: number) => rows.get(hmac(KEYS.TEST_KEY_ACME, id(i)))!;
+    const of = (i: number) => rows.get(hmac(KEYS.REWARDS_KEY_ACME, id(i)))!;
     expect(of(1)).toEqual(['80+', '021', 'MA']);
     expect(of(2)).toEqual(['80+', '021', 'MA']);
     expect(of(3)).toEqual(['1947', '021', 'MA']);
@@ -220,22 +220,22 @@ describe('rewards export: the folder', () => {
     expect(rows).toHaveLength(1 + 30 + 15 + 4);
     expect(new Set(rows.slice(1).map((r) => r[6]))).toEqual(new Set(['2026']));
     expect(new Set(rows.slice(1).map((r) => r[1]))).toEqual(new Set(['spring-2026']));
-    const m31 = rows.filter((r) => r[0] === hmac(KEYS.TEST_KEY_ACME, id(31)));
+    const m31 = rows.filter((r) => r[0] === hmac(KEYS.REWARDS_KEY_ACME, id(31)));
     expect(m31).toEqual([
-      [hmac(KEYS.TEST_KEY_ACME, id(31)), 'spring-2026', 'five-days', "'=GIFT-5", '500', 'USD', '2026'],
-      [hmac(KEYS.TEST_KEY_ACME, id(31)), 'spring-2026', 'five-days', "'=GIFT-5", '500', 'USD', '2026'],
+      [hmac(KEYS.REWARDS_KEY_ACME, id(31)), 'spring-2026', 'five-days', "'=GIFT-5", '500', 'USD', '2026'],
+      [hmac(KEYS.REWARDS_KEY_ACME, id(31)), 'spring-2026', 'five-days', "'=GIFT-5", '500', 'USD', '2026'],
     ]);
     // earned 2026-05-10, after the as-of date
-    expect(rows.some((r) => r[0] === hmac(KEYS.TEST_KEY_ACME, id(1)) && r[2] === 'ten-symptoms')).toBe(false);
+    expect(rows.some((r) => r[0] === hmac(KEYS.REWARDS_KEY_ACME, id(1)) && r[2] === 'ten-symptoms')).toBe(false);
   });
 
   it('activity: active days and events per member, campaign, period and rule event type within [start, as-of]', () => {
     const rows = readCsv(join(dir, 'activity.csv'));
     expect(rows[0]).toEqual(['member', 'campaign_id', 'period', 'event_type', 'active_days', 'events']);
-    const m1 = rows.filter((r) => r[0] === hmac(KEYS.TEST_KEY_ACME, id(1)));
+    const m1 = rows.filter((r) => r[0] === hmac(KEYS.REWARDS_KEY_ACME, id(1)));
     expect(m1).toEqual([
-      [hmac(KEYS.TEST_KEY_ACME, id(1)), 'spring-2026', '2026', "'+symptom_logged", '1', '2'],
-      [hmac(KEYS.TEST_KEY_ACME, id(1)), 'spring-2026', '2026', 'data_logged', '3', '4'],
+      [hmac(KEYS.REWARDS_KEY_ACME, id(1)), 'spring-2026', '2026', "'+symptom_logged", '1', '2'],
+      [hmac(KEYS.REWARDS_KEY_ACME, id(1)), 'spring-2026', '2026', 'data_logged', '3', '4'],
     ]);
     expect(rows).toHaveLength(1 + 1 + 19 + 1); // header, member 1 (2 rows), members 2..20
     expect(rows.slice(1).map((r) => r[0])).toEqual(rows.slice(1).map((r) => r[0]).sort());
@@ -287,14 +287,14 @@ describe('rewards export: the folder', () => {
       date_precision: 'year',
       safe_harbor: true,
       expert_determination_required: false,
-      key_fingerprint: createHmac('sha256', Buffer.from(KEYS.TEST_KEY_ACME!, 'utf8')).update('rewards partner key fingerprint v1').digest('hex').slice(0, 16),
+      key_fingerprint: createHmac('sha256', Buffer.from(KEYS.REWARDS_KEY_ACME!, 'utf8')).update('rewards partner key fingerprint v1').digest('hex').slice(0, 16),
       min_cell_size: 11,
       require_consent: true,
       members: acmeConsenting.length,
       excluded_no_consent: 4,
     });
     expect(Date.parse(m.generated_at)).toBeGreaterThan(Date.now() - 600_000);
-    expect(JSON.stringify(m)).not.toContain(KEYS.TEST_KEY_ACME);
+    expect(JSON.stringify(m)).not.toContain(KEYS.REWARDS_KEY_ACME);
     for (const f of m.files) {
       const bytes = readFileSync(join(dir, f.name));
       expect(f.bytes).toBe(bytes.length);
@@ -353,9 +353,9 @@ describe('rewards export: reruns and partners', () => {
     expect(out).toMatchObject({ safe_harbor: false, members: 5, excluded_no_consent: 0 }); // require_consent: false
     const gdir = ws.exportDir('globex', GLOBEX_AS_OF);
     const globexMembers = readCsv(join(gdir, 'members.csv')).slice(1).map((x) => x[0]);
-    expect(new Set(globexMembers)).toEqual(new Set([53, 54, 55, 56, 57].map((i) => hmac(KEYS.TEST_KEY_GLOBEX, id(i)))));
+    expect(new Set(globexMembers)).toEqual(new Set([53, 54, 55, 56, 57].map((i) => hmac(KEYS.REWARDS_KEY_GLOBEX, id(i)))));
     const activity = readCsv(join(gdir, 'activity.csv')).slice(1);
-    expect(activity.filter((x) => x[0] === hmac(KEYS.TEST_KEY_GLOBEX, id(53))).map((x) => x.slice(2))).toEqual([
+    expect(activity.filter((x) => x[0] === hmac(KEYS.REWARDS_KEY_GLOBEX, id(53))).map((x) => x.slice(2))).toEqual([
       ['2026-03', 'data_logged', '1', '1'],
       ['2026-04', 'data_logged', '2', '2'],
     ]);
@@ -368,9 +368,9 @@ describe('rewards export: reruns and partners', () => {
     const r2 = await ws.cli(['export', '--partner', 'acme', '--as-of', '2027-12-31', '--json']);
     expect(r2.code, r2.stderr).toBe(0);
     const acme = readCsv(join(ws.exportDir('acme', '2027-12-31'), 'members.csv')).map((x) => x[0]);
-    expect(acme).toContain(hmac(KEYS.TEST_KEY_ACME, id(53)));
-    expect(acme).not.toContain(hmac(KEYS.TEST_KEY_GLOBEX, id(53)));
-    expect(globexMembers).not.toContain(hmac(KEYS.TEST_KEY_ACME, id(53)));
+    expect(acme).toContain(hmac(KEYS.REWARDS_KEY_ACME, id(53)));
+    expect(acme).not.toContain(hmac(KEYS.REWARDS_KEY_GLOBEX, id(53)));
+    expect(globexMembers).not.toContain(hmac(KEYS.REWARDS_KEY_ACME, id(53)));
   });
 
   it('--as-of defaults to yesterday in the config timezone', async () => {
@@ -397,8 +397,8 @@ describe('rewards export: refusals touch nothing', () => {
   bad('an unknown partner exits 64', ['--partner', 'initech', '--as-of', AS_OF], {}, 64, 'acme, globex');
   bad('a path as partner exits 64', ['--partner', '../x', '--as-of', AS_OF], {}, 64, 'is not a partner');
   bad('a bad --as-of exits 64', ['--partner', 'acme', '--as-of', '2026-02-30'], {}, 64, '--as-of');
-  bad('a missing key exits 78', ['--partner', 'acme', '--as-of', AS_OF], { TEST_KEY_ACME: undefined }, 78, 'TEST_KEY_ACME is not set');
-  bad('a short key exits 78', ['--partner', 'acme', '--as-of', AS_OF], { TEST_KEY_ACME: Buffer.alloc(31, 9).toString('base64') }, 78, 'at least 32');
+  bad('a missing key exits 78', ['--partner', 'acme', '--as-of', AS_OF], { REWARDS_KEY_ACME: undefined }, 78, 'REWARDS_KEY_ACME is not set');
+  bad('a short key exits 78', ['--partner', 'acme', '--as-of', AS_OF], { REWARDS_KEY_ACME: Buffer.alloc(31, 9).toString('base64') }, 78, 'at least 32');
   bad('a missing database exits 66', ['--partner', 'acme', '--as-of', AS_OF], {}, 66, 'rewards.db');
 
   it('a config without partners exits 78', async () => {
@@ -436,7 +436,7 @@ describe('rewards export after rewards run', () => {
           rules: [{ id: 'three-days', type: 'streak', event_type: 'data_logged', days: 3, reward: { code: 'GIFT-3D', amount_cents: 300, currency: 'USD' } }],
         },
       ],
-      partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['streaks'], min_cell_size: 2, date_precision: 'month', safe_harbor: false }],
+      partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['streaks'], min_cell_size: 2, date_precision: 'month', safe_harbor: false }],
     };
     const w = makeWs(config, 'rewards-export-run-');
     await ingestMembers(w, [
@@ -454,7 +454,7 @@ describe('rewards export after rewards run', () => {
     expect(r.code, r.stderr).toBe(0);
     const rows = readCsv(join(w.exportDir('acme', '2026-03-31'), 'grants.csv')).slice(1);
     expect(rows.sort()).toEqual(
-      ['run-a', 'run-b'].map((u) => [hmac(KEYS.TEST_KEY_ACME, u), 'streaks', 'three-days', 'GIFT-3D', '300', 'USD', '2026-03']).sort(),
+      ['run-a', 'run-b'].map((u) => [hmac(KEYS.REWARDS_KEY_ACME, u), 'streaks', 'three-days', 'GIFT-3D', '300', 'USD', '2026-03']).sort(),
     );
     const summary = readCsv(join(w.exportDir('acme', '2026-03-31'), 'summary.csv'));
     expect(summary.find((x) => x[0] === 'grants' && x[3] === '(total)' && x[4] === '(total)')!.slice(7)).toEqual(['2', '2', '600', 'false']);
@@ -474,8 +474,8 @@ describe('rewards export: day precision, and a partner without campaigns', () =>
         },
       ],
       partners: [
-        { id: 'daily', key_env: 'TEST_KEY_ACME', campaigns: ['march'], date_precision: 'day', safe_harbor: false },
-        { id: 'bare', key_env: 'TEST_KEY_GLOBEX' },
+        { id: 'daily', key_env: 'REWARDS_KEY_ACME', campaigns: ['march'], date_precision: 'day', safe_harbor: false },
+        { id: 'bare', key_env: 'REWARDS_KEY_GLOBEX' },
       ],
     };
     const w = makeWs(config, 'rewards-export-day-');
@@ -493,7 +493,7 @@ describe('rewards export: day precision, and a partner without campaigns', () =>
     ]);
     const r = await w.cli(['export', '--partner', 'daily', '--as-of', '2026-03-09']);
     expect(r.code, r.stderr).toBe(0);
-    const m = hmac(KEYS.TEST_KEY_ACME, 'day-a');
+    const m = hmac(KEYS.REWARDS_KEY_ACME, 'day-a');
     expect(readCsv(join(w.exportDir('daily', '2026-03-09'), 'activity.csv')).slice(1)).toEqual([
       [m, 'march', '2026-03-01', 'data_logged', '1', '2'],
       [m, 'march', '2026-03-09', 'data_logged', '1', '1'],
@@ -512,7 +512,7 @@ describe('rewards export: day precision, and a partner without campaigns', () =>
     // One member cannot be 5-anonymous: the row is generalised as far as it goes, and the manifest says so.
     expect(readCsv(join(w.exportDir('bare', '2026-03-09'), 'members.csv'))).toEqual([
       ['member', 'birth_year', 'zip3', 'state'],
-      [hmac(KEYS.TEST_KEY_GLOBEX, 'bare-a'), '', '', ''],
+      [hmac(KEYS.REWARDS_KEY_GLOBEX, 'bare-a'), '', '', ''],
     ]);
     expect(JSON.parse(readFileSync(join(w.exportDir('bare', '2026-03-09'), 'manifest.json'), 'utf8')).k_anonymity).toEqual({ k: 5, generalised_rows: 1, below_k: 1 });
     expect(sha256sumCheck(w.exportDir('bare', '2026-03-09')).code).toBe(0);

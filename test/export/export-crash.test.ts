@@ -26,7 +26,7 @@ const CONFIG = {
     },
   ],
   // Day precision gives one activity row per member, type and day: a bigger export to interrupt.
-  partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], date_precision: 'day', safe_harbor: false }],
+  partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], date_precision: 'day', safe_harbor: false }],
 };
 
 const N_MEMBERS = 12_000;

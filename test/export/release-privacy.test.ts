@@ -31,7 +31,7 @@ const CONFIG = {
       ],
     },
   ],
-  partners: [{ id: 'acme', key_env: 'TEST_KEY_ACME', campaigns: ['spring-2026'], k_anonymity: 5 }],
+  partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], k_anonymity: 5 }],
 };
 
 const id = (i: number) => `zqx-${String(i).padStart(3, '0')}`;
@@ -149,7 +149,7 @@ describe('quasi-identifiers, top-coding and ZIP3 000', () => {
   });
 
   it('the member born 1936-05-01 never shows a year beside a top code under one pseudonym', () => {
-    const p = hmac(KEYS.TEST_KEY_ACME, id(0));
+    const p = hmac(KEYS.REWARDS_KEY_ACME, id(0));
     const shown = releases.map((d) => readCsv(join(d, 'members.csv')).find((r) => r[0] === p)![1]);
     expect(shown).toHaveLength(3);
     for (const v of shown) expect(v).not.toMatch(/^\d{4}$/);
@@ -176,14 +176,14 @@ describe('quasi-identifiers, top-coding and ZIP3 000', () => {
 
   it('weak keys are refused with 78 and a hint to run rewards keygen; the fingerprint is an HMAC of the key', async () => {
     for (const key of ['x'.repeat(44), 'test-only-acme-key-3f9c1e7a5b2d4c6e8f0a1b3c5d7e9f11', Buffer.alloc(32, 1).toString('base64')]) {
-      const r = await ws.cli(['export', '--partner', 'acme', '--as-of', '2026-12-31'], { TEST_KEY_ACME: key });
+      const r = await ws.cli(['export', '--partner', 'acme', '--as-of', '2026-12-31'], { REWARDS_KEY_ACME: key });
       expect(r.code).toBe(78);
       expect(r.stderr).toContain('rewards keygen');
       expect(r.stderr).not.toContain(key);
     }
     const manifest = JSON.parse(readFileSync(join(releases[2]!, 'manifest.json'), 'utf8'));
     const { createHmac } = await import('node:crypto');
-    expect(manifest.key_fingerprint).toBe(createHmac('sha256', Buffer.from(KEYS.TEST_KEY_ACME!)).update('rewards partner key fingerprint v1').digest('hex').slice(0, 16));
+    expect(manifest.key_fingerprint).toBe(createHmac('sha256', Buffer.from(KEYS.REWARDS_KEY_ACME!)).update('rewards partner key fingerprint v1').digest('hex').slice(0, 16));
   });
 });
 

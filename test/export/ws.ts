@@ -9,12 +9,9 @@ import { createHmac } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { type CliResult, runCli, tempDir } from '../helpers.js';
+import { type CliResult, KEYS, runCli, tempDir } from '../helpers.js';
 
-export const KEYS = {
-  TEST_KEY_ACME: 'ctt1zTMcpNi0SYBlOkYHFEL87UoBt4E++CLksm5+LIE=',
-  TEST_KEY_GLOBEX: '6JJM7Zyt573K/Qpq48YcvR+7BLm7wfz2KOdVytXCvuI=',
-};
+export { KEYS };
 
 /** The pseudonym as the README defines it, computed independently of src/. */
 export const hmac = (key: string, userId: string) => createHmac('sha256', Buffer.from(key, 'utf8')).update(Buffer.from(userId, 'utf8')).digest('hex');

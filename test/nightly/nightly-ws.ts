@@ -7,17 +7,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, PROJECT_ROOT } from '../helpers.js';
+import { BIN, DEMO, KEYS } from '../helpers.js';
 
-export const DEMO = join(PROJECT_ROOT, 'fixtures/demo');
-
-export const KEYS: Record<string, string> = Object.fromEntries(
-  readFileSync(join(DEMO, 'demo.env'), 'utf8')
-    .split('\n')
-    .map((l) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(l.trim()))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => [m[1]!, m[2]!]),
-);
 
 export class NightlyWorkspace {
   readonly dir: string;
