@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { config, explainWorkspace } from '../rules/explain-fixture.js';
-import type { Workspace } from '../rules/ws.js';
+import type { Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -101,7 +101,7 @@ describe('rewards explain', () => {
   });
 
   it('an unknown --campaign exits 64; a missing database exits 66', () => {
-    expect(ws.bin(['explain', '--user', 'u1', '--campaign', 'nope']).code).toBe(64);
-    expect(ws.bin(['--db', ws.dbPath + '.missing', 'explain', '--user', 'u1']).code).toBe(66);
+    expect(ws.cli(['explain', '--user', 'u1', '--campaign', 'nope']).code).toBe(64);
+    expect(ws.cli(['--db', ws.db + '.missing', 'explain', '--user', 'u1']).code).toBe(66);
   });
 });

@@ -10,15 +10,15 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { NightlyWorkspace } from '../nightly/nightly-ws.js';
+import { Workspace } from '../workspace.js';
 import { BIN, cliEnv, runCli, sqlite, sqliteValue, tempDir } from '../helpers.js';
 
 vi.setConfig({ testTimeout: 120_000 });
 
 const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
-const workspaces: NightlyWorkspace[] = [];
+const workspaces: Workspace[] = [];
 const nightly = (inbox: (n: string) => boolean = (n) => n === 'events-2026-03-01.csv') => {
-  const w = new NightlyWorkspace(inbox);
+  const w = new Workspace({ demo: inbox, prefix: 'rewards-nightly-' });
   workspaces.push(w);
   return w;
 };

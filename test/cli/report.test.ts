@@ -2,7 +2,7 @@
 // left, and grants waiting over budget; as a table, CSV and JSON.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { explainWorkspace } from '../rules/explain-fixture.js';
-import type { Workspace } from '../rules/ws.js';
+import type { Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -24,7 +24,7 @@ describe('rewards report', () => {
     const j = JSON.parse(ws.ok(['report', '--as-of', '2026-03-20', '--format', 'json']).stdout);
     expect(j).toEqual({ as_of: '2026-03-20', rows: expected });
     // --json is the same
-    expect(ws.ok(['--json', 'report', '--as-of', '2026-03-20'], { bin: true })).toEqual(j);
+    expect(ws.ok(['--json', 'report', '--as-of', '2026-03-20'])).toEqual(j);
   });
 
   it('--format csv and the table carry the same figures; --campaign limits', () => {
@@ -55,7 +55,7 @@ describe('rewards report', () => {
   });
 
   it('a bad --format or unknown --campaign exits 64', () => {
-    expect(ws.bin(['report', '--format', 'xml']).code).toBe(64);
+    expect(ws.cli(['report', '--format', 'xml']).code).toBe(64);
     expect(ws.cli(['report', '--campaign', 'nope']).code).toBe(64);
   });
 });

@@ -1,7 +1,7 @@
 // Budgets (order, over-budget rows, granted later when raised) and late data (late events earn with
 // their true date; grants are final) through `rewards run`.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { dates, ev, parseGrantFile, reward, Workspace } from '../rules/ws.js';
+import { dates, ev, parseGrantFile, reward, Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -68,7 +68,7 @@ describe('budget', () => {
       { rule_id: 'first-x', user_id: 'e', seq: 1, earned_on: '2026-03-03' },
     ]);
     expect(r.campaigns[0].over_budget).toBe(2);
-    expect(parseGrantFile(ws.read('grants-2026-03-05-2.csv')).rows.map(key)).toEqual(['2026-03-02/pair/c']);
+    expect(parseGrantFile(ws.grantFile('grants-2026-03-05-2.csv')).rows.map(key)).toEqual(['2026-03-02/pair/c']);
     writeConfig(undefined);
     const r2 = ws.run('2026-03-06');
     expect(r2).toMatchObject({ run_id: 3, grants: 2, amount_cents: 350 });

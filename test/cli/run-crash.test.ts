@@ -7,7 +7,7 @@ import { copyFileSync, cpSync, existsSync, unlinkSync, writeFileSync } from 'nod
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { BIN } from '../helpers.js';
-import { dates, ev, type Ev, parseGrantFile, reward, Workspace } from '../rules/ws.js';
+import { dates, ev, type Ev, parseGrantFile, reward, Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -46,7 +46,7 @@ function snapshot(ws: Workspace) {
   const runs = ws
     .query('SELECT run_id, as_of, status, grants, amount_cents, over_budget, file, file_sha256, events_watermark, summary FROM runs ORDER BY run_id')
     .map((r: any) => ({ ...r, file: basename(r.file) }));
-  const files = Object.fromEntries(ws.grantFiles().map((f) => [f, ws.read(f)]));
+  const files = Object.fromEntries(ws.grantFiles().map((f) => [f, ws.grantFile(f)]));
   return {
     grants: ws.grants(),
     runs,
@@ -60,7 +60,7 @@ function expectEveryGrantInOneFile(ws: Workspace) {
   const inFiles = ws
     .grantFiles()
     .filter((f) => f.endsWith('.csv'))
-    .flatMap((f) => parseGrantFile(ws.read(f)).rows.map((r) => `${r.grant_id}@${r.run_id}`));
+    .flatMap((f) => parseGrantFile(ws.grantFile(f)).rows.map((r) => `${r.grant_id}@${r.run_id}`));
   expect(inFiles.length).toBe(new Set(inFiles).size);
   expect(inFiles.sort()).toEqual(ws.grants().map((g) => `${g.grant_id}@${g.run_id}`).sort());
   for (const f of ws.grantFiles().filter((f) => f.endsWith('.sha256'))) {
@@ -100,7 +100,7 @@ describe('crash states made by hand', () => {
     // (a) killed after the commit, before the grant file was written: the next run (a new date) writes it
     const f1 = crash(victim, 1, ['csv', 'sha']);
     twin.run('2026-03-07');
-    const r = victim.runBin('2026-03-07'); // the real binary once; the same code in process after
+    const r = victim.run('2026-03-07'); // the real binary once; the same code in process after
     expect(r.repaired_files).toEqual([f1]);
     expect(r.run_id).toBe(2);
     expect(snapshot(victim)).toEqual(snapshot(twin));
@@ -138,7 +138,7 @@ describe('a grant file that cannot be written', () => {
     twin.run('2026-03-06');
     // A file where the grants folder should be: the folder cannot be created.
     writeFileSync(join(victim.dir, 'out'), 'not a folder');
-    const r = victim.bin(['run', '--as-of', '2026-03-06']);
+    const r = victim.cli(['run', '--as-of', '2026-03-06']);
     expect(r.code).toBe(73);
     expect(r.stderr).toContain('grants-2026-03-06-1.csv');
     expect(victim.query('SELECT run_id, status, grants FROM runs')).toEqual([{ run_id: 1, status: 'committed', grants: 1 }]);
@@ -186,7 +186,7 @@ function dataset() {
 
 function copyDb(from: Workspace, to: Workspace) {
   for (const suffix of ['', '-wal', '-shm']) {
-    if (existsSync(from.dbPath + suffix)) copyFileSync(from.dbPath + suffix, to.dbPath + suffix);
+    if (existsSync(from.db + suffix)) copyFileSync(from.db + suffix, to.db + suffix);
   }
 }
 
@@ -203,7 +203,7 @@ const CRASH_POINTS = ['run:committed', 'durable:before-rename#1', 'durable:befor
 /** Runs `rewards run`, killed at `point`; returns what the kill left behind. */
 function killRunAt(ws: Workspace, asOf: string, point: string): string {
   const before = ws.query<{ n: number }>('SELECT coalesce(max(run_id), 0) AS n FROM runs')[0]!.n;
-  const r = spawnSync(BIN, ['--db', ws.dbPath, '--quiet', 'run', '--as-of', asOf], {
+  const r = spawnSync(BIN, ['--db', ws.db, '--quiet', 'run', '--as-of', asOf], {
     cwd: ws.dir,
     encoding: 'utf8',
     env: { ...process.env, REWARDS_CONFIG: ws.configPath, REWARDS_CRASH_AT: point },

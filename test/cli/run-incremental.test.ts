@@ -2,7 +2,7 @@
 // earlier date) ends with the same grants as a fresh database given everything and run once.
 // The randomized, many-day version runs in process: test/rules/incremental.test.ts.
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { dates, ev, reward, Workspace } from '../rules/ws.js';
+import { dates, ev, reward, Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 

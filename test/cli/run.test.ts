@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { dates, ev, GRANT_HEADER, parseGrantFile, reward, Workspace } from '../rules/ws.js';
+import { dates, ev, GRANT_HEADER, parseGrantFile, reward, Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -52,7 +52,7 @@ describe('rewards run: grant files and reruns', () => {
 
   let dry: any;
   it('--dry-run computes the grants and writes nothing', () => {
-    dry = ws.runBin('2026-03-20', '--dry-run');
+    dry = ws.run('2026-03-20', '--dry-run');
     // the in-process runner the other tests use answers exactly as the binary does
     expect(ws.run('2026-03-20', '--dry-run')).toEqual(dry);
     expect(dry).toMatchObject({ run_id: null, as_of: '2026-03-20', dry_run: true, grants: 6, amount_cents: 4200, file: null });
@@ -78,12 +78,12 @@ describe('rewards run: grant files and reruns', () => {
 
   let first: any;
   it('a run records the grants and writes grants-<as-of>-<run_id>.csv with the exact columns and a .sha256', () => {
-    first = ws.runBin('2026-03-20');
+    first = ws.run('2026-03-20');
     expect(Object.keys(first)).toEqual(expect.arrayContaining(['run_id', 'as_of', 'dry_run', 'campaigns', 'grants', 'amount_cents', 'file']));
     for (const c of first.campaigns) expect(Object.keys(c)).toEqual(expect.arrayContaining(['id', 'closed', 'grants', 'amount_cents', 'over_budget']));
     expect(first).toMatchObject({ run_id: 1, as_of: '2026-03-20', dry_run: false, grants: 6, amount_cents: 4200, file: join(ws.grantsDir, 'grants-2026-03-20-1.csv') });
     expect(ws.grantFiles()).toEqual(['grants-2026-03-20-1.csv', 'grants-2026-03-20-1.csv.sha256']);
-    const text = ws.read('grants-2026-03-20-1.csv');
+    const text = ws.grantFile('grants-2026-03-20-1.csv');
     const { header, rows } = parseGrantFile(text);
     expect(header.join(',')).toBe(GRANT_HEADER);
     expect(rows).toHaveLength(6);
@@ -100,7 +100,7 @@ describe('rewards run: grant files and reruns', () => {
     }
     expect(rows.find((r) => r.user_id === 'u3')).toMatchObject({ campaign_id: 'spring', rule_id: 'birth', seq: '1', reward_code: 'GIFT-25', amount_cents: '2500', currency: 'USD', earned_on: '2026-03-04' });
     // sha256sum -c accepts the checksum file
-    expect(ws.read('grants-2026-03-20-1.csv.sha256')).toBe(`${sha(text)}  grants-2026-03-20-1.csv\n`);
+    expect(ws.grantFile('grants-2026-03-20-1.csv.sha256')).toBe(`${sha(text)}  grants-2026-03-20-1.csv\n`);
     const check = spawnSync('sha256sum', ['-c', 'grants-2026-03-20-1.csv.sha256'], { cwd: ws.grantsDir, encoding: 'utf8' });
     expect(check.status).toBe(0);
     expect(check.stdout).toBe('grants-2026-03-20-1.csv: OK\n');
@@ -110,7 +110,7 @@ describe('rewards run: grant files and reruns', () => {
   });
 
   it('rerunning the same as-of grants nothing new and writes no other file', () => {
-    const before = { grants: ws.grants(), runs: ws.query('SELECT * FROM runs'), files: ws.grantFiles(), text: ws.read('grants-2026-03-20-1.csv') };
+    const before = { grants: ws.grants(), runs: ws.query('SELECT * FROM runs'), files: ws.grantFiles(), text: ws.grantFile('grants-2026-03-20-1.csv') };
     for (let i = 0; i < 2; i++) {
       const again = ws.run('2026-03-20');
       expect(again).toMatchObject({ as_of: '2026-03-20', dry_run: false, grants: 0, amount_cents: 0, run_id: 1, file: first.file });
@@ -119,13 +119,13 @@ describe('rewards run: grant files and reruns', () => {
     expect(ws.grants()).toEqual(before.grants);
     expect(ws.query('SELECT * FROM runs')).toEqual(before.runs);
     expect(ws.grantFiles()).toEqual(before.files);
-    expect(ws.read('grants-2026-03-20-1.csv')).toBe(before.text);
+    expect(ws.grantFile('grants-2026-03-20-1.csv')).toBe(before.text);
   });
 
   it('a new as-of with nothing earned writes a header-only file that checks', () => {
     const r = ws.run('2026-03-21');
     expect(r).toMatchObject({ run_id: 2, grants: 0, file: join(ws.grantsDir, 'grants-2026-03-21-2.csv') });
-    expect(ws.read('grants-2026-03-21-2.csv')).toBe(GRANT_HEADER + '\n');
+    expect(ws.grantFile('grants-2026-03-21-2.csv')).toBe(GRANT_HEADER + '\n');
     expect(spawnSync('sha256sum', ['-c', 'grants-2026-03-21-2.csv.sha256'], { cwd: ws.grantsDir }).status).toBe(0);
     // an earlier as-of than the last run: everything it would grant is granted already
     expect(ws.run('2026-03-20').grants).toBe(0);
@@ -136,10 +136,10 @@ describe('rewards run: grant files and reruns', () => {
   it('the next new earning goes to a new file; every grant is in exactly one file', () => {
     const r = ws.run('2026-03-25');
     expect(r).toMatchObject({ run_id: 3, grants: 1 });
-    const all = ws.grantFiles().filter((f) => f.endsWith('.csv')).flatMap((f) => parseGrantFile(ws.read(f)).rows.map((x) => x.grant_id));
+    const all = ws.grantFiles().filter((f) => f.endsWith('.csv')).flatMap((f) => parseGrantFile(ws.grantFile(f)).rows.map((x) => x.grant_id));
     expect(all.sort()).toEqual(ws.grants().map((g) => g.grant_id).sort());
     expect(new Set(all).size).toBe(all.length);
-    expect(parseGrantFile(ws.read('grants-2026-03-25-3.csv')).rows).toMatchObject([{ user_id: 'u4', rule_id: 'any-log', earned_on: '2026-03-25', run_id: '3' }]);
+    expect(parseGrantFile(ws.grantFile('grants-2026-03-25-3.csv')).rows).toMatchObject([{ user_id: 'u4', rule_id: 'any-log', earned_on: '2026-03-25', run_id: '3' }]);
   });
 
   it('--campaign limits the run to that campaign', () => {
@@ -163,7 +163,7 @@ describe('rewards run: usage and config errors', () => {
     const bad = structuredClone(config) as any;
     bad.campaigns[0].rules[1].days = 0;
     const path = ws.writeConfig(bad, join(ws.dir, 'bad.json'));
-    const r = ws.bin(['--config', path, 'run', '--as-of', '2026-03-20']);
+    const r = ws.cli(['--config', path, 'run', '--as-of', '2026-03-20']);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('campaigns[0].rules[1].days: expected a positive integer');
     bad.campaigns[0].rules[1].days = 5;
@@ -172,11 +172,11 @@ describe('rewards run: usage and config errors', () => {
     const r2 = ws.cli(['--config', path, 'run', '--as-of', '2026-03-20']);
     expect(r2.code).toBe(78);
     expect(r2.stderr).toContain('campaigns[1].rules[0]');
-    expect(existsSync(ws.dbPath)).toBe(false);
+    expect(existsSync(ws.db)).toBe(false);
   });
 
   it('an unknown --campaign or a bad --as-of exits 64', () => {
-    const r = ws.bin(['run', '--as-of', '2026-03-20', '--campaign', 'nope']);
+    const r = ws.cli(['run', '--as-of', '2026-03-20', '--campaign', 'nope']);
     expect(r.code).toBe(64);
     expect(r.stderr).toContain('--campaign nope');
     expect(r.stderr).toContain('spring, other');
@@ -186,7 +186,7 @@ describe('rewards run: usage and config errors', () => {
   it('--dry-run does not create a database; --as-of defaults to yesterday in the config timezone', () => {
     const none = ws.cli(['run', '--as-of', '2026-03-20', '--dry-run']);
     expect(none.code).toBe(66);
-    expect(existsSync(ws.dbPath)).toBe(false);
+    expect(existsSync(ws.db)).toBe(false);
     ws.ingestMembers([]);
     for (const tz of ['Pacific/Kiritimati']) {
       ws.writeConfig({ ...config, timezone: tz });
@@ -217,7 +217,7 @@ describe('one writer at a time', () => {
         if (Date.now() > deadline) throw new Error('the ingest never took the lock');
         await new Promise((r) => setTimeout(r, 50));
       }
-      const r = ws.bin(['run', '--as-of', '2026-03-20']);
+      const r = ws.cli(['run', '--as-of', '2026-03-20']);
       expect(r.code).toBe(75);
       expect(r.stderr).toContain(`pid ${holder.pid}`);
       expect(r.stderr).toMatch(/rewards ingest`, started \d{4}-\d\d-\d\dT/);

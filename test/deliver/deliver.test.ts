@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, cliEnv, parseJsonOutput, sqlite, tempDir } from '../helpers.js';
-import { ingestEvents, ingestMembers, KEYS, makeWs, type Ws } from '../export/ws.js';
+import { KEYS, loadEvents, loadMembers, makeWs, type Workspace } from '../workspace.js';
 import { GPG, SSHD, SSHD_HOWTO, TestSshd } from './sshd.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -32,20 +32,20 @@ const config = (delivery: unknown) => ({
   partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], delivery }],
 });
 
-async function workspace(sshd: TestSshd, extra: Record<string, unknown> = {}): Promise<Ws> {
+async function workspace(sshd: TestSshd, extra: Record<string, unknown> = {}): Promise<Workspace> {
   const ws = makeWs(config(sshd.delivery(extra)), 'rewards-deliver-');
-  await ingestMembers(
+  await loadMembers(
     ws,
     Array.from({ length: 30 }, (_, i) => ({ user_id: `d${i}`, partner: 'acme', share_consent: true, zip: '02139', birth_date: '1990-01-01' })),
   );
-  await ingestEvents(ws, Array.from({ length: 30 }, (_, i) => ({ user_id: `d${i}`, event_type: 'birth_reported', date: '2026-03-05' })));
+  await loadEvents(ws, Array.from({ length: 30 }, (_, i) => ({ user_id: `d${i}`, event_type: 'birth_reported', date: '2026-03-05' })));
   const r = await ws.cli(['run', '--as-of', '2026-03-31', '--quiet']);
   expect(r.code, r.stderr).toBe(0);
   return ws;
 }
 
-const deliverArgs = (ws: Ws, ...more: string[]) => ['--db', ws.db, '--config', ws.configPath, 'deliver', '--partner', 'acme', '--as-of', AS_OF, ...more];
-function deliverSync(ws: Ws, env: Record<string, string> = {}, ...more: string[]) {
+const deliverArgs = (ws: Workspace, ...more: string[]) => ['--db', ws.db, '--config', ws.configPath, 'deliver', '--partner', 'acme', '--as-of', AS_OF, ...more];
+function deliverSync(ws: Workspace, env: Record<string, string> = {}, ...more: string[]) {
   const r = spawnSync(BIN, deliverArgs(ws, ...more), { cwd: ws.dir, encoding: 'utf8', env: cliEnv({ ...KEYS, ...env }) });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

@@ -3,7 +3,7 @@ import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync,
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseJsonOutput, sqlite, tempDir } from '../helpers.js';
-import { allFiles, type EventIn, type GrantIn, hmac, ingestEvents, ingestMembers, insertGrants, KEYS, makeWs, type MemberIn, readCsv, sha256sumCheck, type Ws } from './ws.js';
+import { allFiles, type EventIn, type GrantIn, hmac, loadEvents, loadMembers, insertGrants, KEYS, makeWs, type MemberIn, readCsv, sha256sumCheck, type Workspace } from '../workspace.js';
 
 // Exact file modes need a known umask; the CLI inherits ours.
 process.umask(0o022);
@@ -126,14 +126,14 @@ g('five-days', 54, '2026-04-20'); // globex
 g('ten-symptoms', 1, '2027-01-10'); // after the as-of date
 g('x', 2, '2026-03-05', 'other-campaign'); // not a partner campaign
 
-let ws: Ws;
+let ws: Workspace;
 let dir: string;
 let json: { partner: string; as_of: string; dir: string; files: { name: string; rows: number; sha256: string }[]; members: number; excluded_no_consent: number; safe_harbor: boolean };
 
 beforeAll(async () => {
   ws = makeWs(CONFIG);
-  await ingestMembers(ws, members);
-  await ingestEvents(ws, events);
+  await loadMembers(ws, members);
+  await loadEvents(ws, events);
   insertGrants(ws, grants);
   const r = await ws.cli(['export', '--partner', 'acme', '--as-of', AS_OF, '--json']);
   expect(r.code, r.stderr).toBe(0);
@@ -364,7 +364,7 @@ describe('rewards export: reruns and partners', () => {
     expect(m.de_identification).toContain('expert determination');
 
     // The same member moved to acme gets an unrelated pseudonym there.
-    await ingestMembers(ws, [member(53, '94110', '1990-01-01', { partner: 'acme' })], 'members-moved.csv');
+    await loadMembers(ws, [member(53, '94110', '1990-01-01', { partner: 'acme' })], 'members-moved.csv');
     const r2 = await ws.cli(['export', '--partner', 'acme', '--as-of', '2027-12-31', '--json']);
     expect(r2.code, r2.stderr).toBe(0);
     const acme = readCsv(join(ws.exportDir('acme', '2027-12-31'), 'members.csv')).map((x) => x[0]);
@@ -385,7 +385,7 @@ describe('rewards export: refusals touch nothing', () => {
   const bad = (name: string, args: string[], env: Record<string, string | undefined>, code: number, mention: string) =>
     it(name, async () => {
       const w = makeWs(CONFIG, 'rewards-export-refuse-');
-      const r = await w.cli(['export', ...args], env);
+      const r = await w.cli(['export', ...args], { env });
       expect(r.code, r.stderr).toBe(code);
       expect(r.stderr).toContain(mention);
       expect(r.stdout).toBe('');
@@ -439,14 +439,14 @@ describe('rewards export after rewards run', () => {
       partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['streaks'], min_cell_size: 2, date_precision: 'month', safe_harbor: false }],
     };
     const w = makeWs(config, 'rewards-export-run-');
-    await ingestMembers(w, [
+    await loadMembers(w, [
       { user_id: 'run-a', partner: 'acme', share_consent: true, zip: '60614', birth_date: '1980-02-02' },
       { user_id: 'run-b', partner: 'acme', share_consent: true, zip: '60614', birth_date: '1981-02-02' },
       { user_id: 'run-c', partner: 'acme', share_consent: false },
     ]);
     const ev: EventIn[] = [];
     for (const u of ['run-a', 'run-b', 'run-c']) for (const d of ['2026-03-02', '2026-03-03', '2026-03-04']) ev.push({ user_id: u, event_type: 'data_logged', date: d });
-    await ingestEvents(w, ev);
+    await loadEvents(w, ev);
     const run = await w.cli(['run', '--as-of', '2026-03-31', '--json']);
     expect(run.code, run.stderr).toBe(0);
     expect(parseJsonOutput<{ grants: number }>(run).grants).toBe(3);
@@ -479,11 +479,11 @@ describe('rewards export: day precision, and a partner without campaigns', () =>
       ],
     };
     const w = makeWs(config, 'rewards-export-day-');
-    await ingestMembers(w, [
+    await loadMembers(w, [
       { user_id: 'day-a', partner: 'daily', share_consent: true },
       { user_id: 'bare-a', partner: 'bare', share_consent: true, zip: '60614' },
     ]);
-    await ingestEvents(w, [
+    await loadEvents(w, [
       { user_id: 'day-a', event_type: 'data_logged', date: '2026-02-28' },
       { user_id: 'day-a', event_type: 'data_logged', date: '2026-03-01' },
       { user_id: 'day-a', event_type: 'data_logged', date: '2026-03-01' },

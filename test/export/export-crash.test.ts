@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from '
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnCli } from '../helpers.js';
-import { type EventIn, ingestEvents, ingestMembers, KEYS, makeWs, type MemberIn, sha256sumCheck, type Ws } from './ws.js';
+import { type EventIn, loadEvents, loadMembers, KEYS, makeWs, type MemberIn, sha256sumCheck, type Workspace } from '../workspace.js';
 
 // kill -9 at every step of an export that replaces a previous one: the folder must always be the
 // previous export or the new one, complete and verifiable, never a mix and never missing.
@@ -51,7 +51,7 @@ function events(from: number, to: number): EventIn[] {
 }
 
 /** The data files' hashes of what `<as-of>` points to now, after checking it is a complete, valid export; null when absent. */
-function snapshot(ws: Ws): string | null {
+function snapshot(ws: Workspace): string | null {
   const dir = ws.exportDir('acme', AS_OF);
   if (!existsSync(dir)) {
     // No folder: allowed only before any export completed; a dangling link would fail here.
@@ -67,7 +67,7 @@ function snapshot(ws: Ws): string | null {
   return hashes.join(',');
 }
 
-async function exportOnce(ws: Ws): Promise<void> {
+async function exportOnce(ws: Workspace): Promise<void> {
   const r = await ws.cli(['export', '--partner', 'acme', '--as-of', AS_OF, '--quiet']);
   expect(r.code, r.stderr).toBe(0);
 }
@@ -93,7 +93,7 @@ const CRASH_POINTS = [
 ];
 
 /** Runs an export that kills itself at `point`; resolves with the signal that ended it. */
-async function killedAt(ws: Ws, point: string, signal = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+async function killedAt(ws: Workspace, point: string, signal = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   const child = spawnCli(['--db', ws.db, '--config', ws.configPath, 'export', '--partner', 'acme', '--as-of', AS_OF, '--quiet'], {
     cwd: ws.dir,
     env: { ...KEYS, REWARDS_CRASH_AT: point, REWARDS_CRASH_SIGNAL: signal },
@@ -108,12 +108,12 @@ async function killedAt(ws: Ws, point: string, signal = 'SIGKILL'): Promise<{ co
 }
 
 describe('rewards export: kill -9 at every step', () => {
-  let ws: Ws;
+  let ws: Workspace;
 
   beforeAll(async () => {
     ws = makeWs(CONFIG, 'rewards-export-crash-');
-    await ingestMembers(ws, members(0, N_MEMBERS));
-    await ingestEvents(ws, events(0, N_MEMBERS));
+    await loadMembers(ws, members(0, N_MEMBERS));
+    await loadEvents(ws, events(0, N_MEMBERS));
   }, 300_000);
 
   it('leaves no folder, or a complete one, when the first export is killed', async () => {
@@ -133,8 +133,8 @@ describe('rewards export: kill -9 at every step', () => {
     expect(previous).not.toBeNull();
 
     // New data: the next export differs from the previous one in every data file.
-    await ingestMembers(ws, members(N_MEMBERS, N_MEMBERS + 300), 'members-2.csv');
-    await ingestEvents(ws, events(N_MEMBERS, N_MEMBERS + 300), 'events-2.csv');
+    await loadMembers(ws, members(N_MEMBERS, N_MEMBERS + 300), 'members-2.csv');
+    await loadEvents(ws, events(N_MEMBERS, N_MEMBERS + 300), 'events-2.csv');
 
     const seen = new Map<string, string>();
     for (const point of CRASH_POINTS) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import highsPackage, { type Highs } from 'highs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseJsonOutput, sqlite } from '../helpers.js';
-import { type EventIn, hmac, ingestEvents, ingestMembers, insertGrants, KEYS, makeWs, type MemberIn, readCsv, type Ws } from './ws.js';
+import { type EventIn, hmac, loadEvents, loadMembers, insertGrants, KEYS, makeWs, type MemberIn, readCsv, type Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
@@ -52,23 +52,23 @@ function population(): MemberIn[] {
   }));
 }
 
-async function exportAs(ws: Ws, asOf: string, env: Record<string, string> = {}) {
-  const r = await ws.cli(['export', '--partner', 'acme', '--as-of', asOf, '--json', '--quiet'], env);
+async function exportAs(ws: Workspace, asOf: string, env: Record<string, string> = {}) {
+  const r = await ws.cli(['export', '--partner', 'acme', '--as-of', asOf, '--json', '--quiet'], { env });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return parseJsonOutput<{ dir: string; data_through: string; release: string; reissue: boolean; k_anonymity: { k: number; generalised_rows: number } }>(r);
 }
 
 describe('releases follow the precision: diffs date nothing finer than a year', () => {
-  let ws: Ws;
+  let ws: Workspace;
   beforeAll(async () => {
     ws = makeWs(CONFIG, 'rewards-release-');
-    await ingestMembers(ws, population());
+    await loadMembers(ws, population());
     // 2025 activity (released in 2026) and March 2026 activity (not released before 2027).
     const events: EventIn[] = [];
     for (let i = 0; i < 30; i++) events.push({ user_id: id(i), event_type: 'data_logged', date: '2025-06-10' });
     for (let i = 0; i < 30; i++) events.push({ user_id: id(i), event_type: 'data_logged', date: '2026-03-01' });
-    await ingestEvents(ws, events);
+    await loadEvents(ws, events);
   });
 
   it('exports as of consecutive days, a campaign first day and month ends carry identical data files, through the last year end', async () => {
@@ -77,7 +77,7 @@ describe('releases follow the precision: diffs date nothing finer than a year', 
     expect(a.release).toBe('2025');
     expect(a.reissue).toBe(false);
     // A birth reported on 2026-03-14 arrives between the two exports: the diff must not date it.
-    await ingestEvents(ws, [{ user_id: id(5), event_type: 'birth_reported', date: '2026-03-14' }], 'late.csv');
+    await loadEvents(ws, [{ user_id: id(5), event_type: 'birth_reported', date: '2026-03-14' }], 'late.csv');
     insertGrants(ws, [{ campaign_id: 'spring-2026', rule_id: 'birth', user_id: id(5), reward_code: 'GIFT-25', amount_cents: 2500, earned_on: '2026-03-14' }]);
     const b = await exportAs(ws, '2026-03-14');
     const c = await exportAs(ws, '2026-03-15');
@@ -115,10 +115,10 @@ describe('releases follow the precision: diffs date nothing finer than a year', 
 
   it('a re-export whose released files were tampered with, after the data changed, is refused (65) rather than releasing different data', async () => {
     const ws2 = makeWs(CONFIG, 'rewards-release-tamper-');
-    await ingestMembers(ws2, population());
+    await loadMembers(ws2, population());
     const a = await exportAs(ws2, '2026-02-01');
     // A member file changes a birth year; the first release's folder is edited on the shared disk.
-    await ingestMembers(ws2, population().map((m) => (m.user_id === id(7) ? { ...m, birth_date: '1999-01-01' } : m)), 'members2.csv');
+    await loadMembers(ws2, population().map((m) => (m.user_id === id(7) ? { ...m, birth_date: '1999-01-01' } : m)), 'members2.csv');
     const fresh = await exportAs(ws2, '2026-02-02'); // released files intact: re-issued as they were
     expect(sha(join(fresh.dir, 'members.csv'))).toBe(sha(join(a.dir, 'members.csv')));
     const released = sqlite<{ dir: string }>(ws2.db, 'SELECT dir FROM releases')[0]!.dir;
@@ -140,11 +140,11 @@ describe('releases follow the precision: diffs date nothing finer than a year', 
 });
 
 describe('quasi-identifiers, top-coding and ZIP3 000', () => {
-  let ws: Ws;
+  let ws: Workspace;
   const releases: string[] = [];
   beforeAll(async () => {
     ws = makeWs(CONFIG, 'rewards-qi-');
-    await ingestMembers(ws, population());
+    await loadMembers(ws, population());
     for (const asOf of ['2025-12-31', '2026-03-31', '2026-12-31']) releases.push((await exportAs(ws, asOf)).dir);
   });
 
@@ -176,7 +176,7 @@ describe('quasi-identifiers, top-coding and ZIP3 000', () => {
 
   it('weak keys are refused with 78 and a hint to run rewards keygen; the fingerprint is an HMAC of the key', async () => {
     for (const key of ['x'.repeat(44), 'test-only-acme-key-3f9c1e7a5b2d4c6e8f0a1b3c5d7e9f11', Buffer.alloc(32, 1).toString('base64')]) {
-      const r = await ws.cli(['export', '--partner', 'acme', '--as-of', '2026-12-31'], { REWARDS_KEY_ACME: key });
+      const r = await ws.cli(['export', '--partner', 'acme', '--as-of', '2026-12-31'], { env: { REWARDS_KEY_ACME: key } });
       expect(r.code).toBe(78);
       expect(r.stderr).toContain('rewards keygen');
       expect(r.stderr).not.toContain(key);
@@ -255,7 +255,7 @@ async function partnerIntervals(rows: Row[], kind: 'grants' | 'members', rewards
 describe("summary.csv survives the partner's arithmetic", () => {
   it('hidden rule cells cannot be solved from the totals and the known rewards (1000a + 300b = 6500)', async () => {
     const ws = makeWs({ ...CONFIG, partners: [{ ...CONFIG.partners[0], k_anonymity: 1 }] }, 'rewards-audit-grants-');
-    await ingestMembers(ws, population());
+    await loadMembers(ws, population());
     // birth 30 and five-days 40 grants are shown; active 5 and ten-symptoms 5 are small: hidden, and
     // with the grand total they satisfy g_a + g_t = 10, 1000 g_a + 300 g_t = 6500, which only (5, 5) solves.
     const grants = [
@@ -291,7 +291,7 @@ describe("summary.csv survives the partner's arithmetic", () => {
     add(20, '60614', 1995);
     add(20, '60614', 2005);
     const ws = makeWs({ ...CONFIG, partners: [{ ...CONFIG.partners[0], k_anonymity: 1 }] }, 'rewards-audit-members-');
-    await ingestMembers(ws, members);
+    await loadMembers(ws, members);
     const r = await exportAs(ws, '2026-12-31');
     const rows = readCsv(join(r.dir, 'summary.csv')).filter((x) => x[0] === 'members');
     // More than the four cells of cell size and complements are hidden.

@@ -1,12 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NightlyWorkspace } from './nightly-ws.js';
-export type { NightlyWorkspace };
+import { Workspace } from '../workspace.js';
 
-const workspaces: NightlyWorkspace[] = [];
-function ws(inbox?: (name: string) => boolean): NightlyWorkspace {
-  const w = new NightlyWorkspace(inbox);
+const workspaces: Workspace[] = [];
+function ws(inbox?: (name: string) => boolean): Workspace {
+  const w = new Workspace({ demo: inbox ?? true, prefix: 'rewards-nightly-' });
   workspaces.push(w);
   return w;
 }
@@ -57,7 +56,7 @@ describe('rewards nightly', () => {
     expect(w.cli(['nightly', '--as-of', '2026-03-20']).code).toBe(0);
     const grants1 = w.query('SELECT * FROM grants ORDER BY grant_id');
     const globex1 = w.read('out/outbox/globex/2026-03-20/grants.csv');
-    w.deliver((n) => n.includes('2026-03-21'));
+    w.deliverInbox((n) => n.includes('2026-03-21'));
     const r = w.cli(['--json', 'nightly', '--as-of', '2026-03-21']);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
@@ -80,7 +79,7 @@ describe('rewards nightly', () => {
   it('catches up missed nights in order, and --no-catch-up does not', () => {
     const w = ws(upTo(25));
     expect(w.cli(['nightly', '--as-of', '2026-03-25']).code).toBe(0);
-    w.deliver((n) => /2026-03-(2[6-9]|3[01])/.test(n));
+    w.deliverInbox((n) => /2026-03-(2[6-9]|3[01])/.test(n));
     const s = JSON.parse(w.cli(['--json', 'nightly', '--as-of', '2026-03-28']).stdout);
     expect(s.dates).toEqual(['2026-03-26', '2026-03-27', '2026-03-28']);
     expect(w.query('SELECT as_of FROM runs ORDER BY run_id').map((r) => r.as_of)).toEqual(['2026-03-25', '2026-03-26', '2026-03-27', '2026-03-28']);
@@ -141,7 +140,7 @@ describe('rewards nightly', () => {
 
     // Kill points: during the ingest (a few files archived, most archived), right after it, once the
     // grant file exists, once the first export folder exists, and at a fixed delay.
-    const killPoints: [string, (w: NightlyWorkspace) => boolean][] = [
+    const killPoints: [string, (w: Workspace) => boolean][] = [
       ['3 files archived', (w) => w.files('archive/2026-03-31').length >= 3],
       ['20 files archived', (w) => w.files('archive/2026-03-31').length >= 20],
       ['inbox empty', (w) => w.files('inbox/events').length === 0],
@@ -151,7 +150,7 @@ describe('rewards nightly', () => {
     const interrupted: string[] = [];
     for (const [label, when] of killPoints) {
       const w = ws();
-      const child = w.spawn(['nightly', '--as-of', '2026-03-31']);
+      const child = w.spawn(['nightly', '--as-of', '2026-03-31'], 'ignore');
       let done = false;
       const exited = new Promise((res) => child.once('exit', () => res((done = true))));
       while (!done && !when(w)) await new Promise((res) => setTimeout(res, 2));
@@ -192,7 +191,7 @@ describe('rewards prune', () => {
     // An open campaign (ending far in the future) holds the cutoff back at its start.
     cfg.retention = { events_days: 1 };
     cfg.campaigns[0].end = '2099-12-31';
-    fs.writeFileSync(w.config, JSON.stringify(cfg));
+    fs.writeFileSync(w.configPath, JSON.stringify(cfg));
     const held = JSON.parse(w.cli(['--json', 'prune', '--dry-run']).stdout);
     // Only events dated before the campaign's start (late-evening UTC times of 1 March in US zones) may go.
     const before = w.query<{ n: number }>(`SELECT count(*) AS n FROM events WHERE local_date < '2026-03-01'`)[0]!.n;
@@ -201,7 +200,7 @@ describe('rewards prune', () => {
 
     // Once the campaign is closed, the events go; the rollup and grants stay.
     cfg.campaigns[0].end = '2026-03-31';
-    fs.writeFileSync(w.config, JSON.stringify(cfg));
+    fs.writeFileSync(w.configPath, JSON.stringify(cfg));
     // All of them but the most recently stored one: its seq must stay the highest, or the next ingest
     // would reuse seqs at or below the watermarks runs recorded.
     const lastSeq = w.query<{ s: number }>('SELECT max(seq) AS s FROM events')[0]!.s;

@@ -5,7 +5,7 @@ import { evaluateRule, progressText, streaks, type DayCount } from '../../src/ru
 import { campaignPhase, countingWindow, grantId } from '../../src/rules/campaign.js';
 import { applyBudget } from '../../src/grants/plan.js';
 import type { Candidate } from '../../src/rules/candidates.js';
-import { dates } from './ws.js';
+import { dates } from '../workspace.js';
 
 const R = { code: 'G', amount_cents: 100, currency: 'USD' };
 const rule = (r: Record<string, unknown>) => RuleSchema.parse({ id: 'r', event_type: 'data_logged', reward: R, ...r });

@@ -1,6 +1,6 @@
 // The data set test/cli/explain.test.ts and test/cli/report.test.ts share: a budgeted campaign for
 // one partner and an open one, run once as of 2026-03-20.
-import { dates, ev, reward, Workspace } from './ws.js';
+import { dates, ev, reward, Workspace } from '../workspace.js';
 
 export const config = {
   timezone: 'UTC',

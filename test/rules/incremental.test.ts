@@ -10,7 +10,7 @@ import { ConfigSchema } from '../../src/config/schema.js';
 import { ingestFiles } from '../../src/ingest/ingest-files.js';
 import { applyRun, planRun, type RunPlan } from '../../src/grants/run.js';
 import { openDb, type Db } from '../../src/store/db.js';
-import { dates, type Ev, ev, rng, TMP } from './ws.js';
+import { dates, type Ev, ev, rng, TMP } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 

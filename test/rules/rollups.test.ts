@@ -12,7 +12,7 @@ import { iterateMemberActivity } from '../../src/store/activity.js';
 import { watermarks } from '../../src/store/runs.js';
 import { syncRollups } from '../../src/store/sources.js';
 import { daysBetween } from '../../src/time/datetime.js';
-import { dates, type Ev, ev, reward, rng, Workspace } from './ws.js';
+import { dates, type Ev, ev, reward, rng, Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -117,14 +117,14 @@ describe('filtered rollups', () => {
       if (day === 12) {
         // Events of the first days go; every rollup must keep counting them, including those that
         // arrived after a source's last fold (the delete trigger folds them on their way out).
-        for (const ws of spaces) pruned = pruneBefore(ws.dbPath, DAYS[5]!);
+        for (const ws of spaces) pruned = pruneBefore(ws.db, DAYS[5]!);
         expect(pruned).toBeGreaterThan(0);
       }
       const want = SOURCES.map((src) => truth(seen, src));
       policies.forEach((foldShare, i) => {
-        expect(readAll(spaces[i]!.dbPath, { write: true, foldShare }), `day ${day}, fold share ${foldShare}`).toEqual(want);
+        expect(readAll(spaces[i]!.db, { write: true, foldShare }), `day ${day}, fold share ${foldShare}`).toEqual(want);
         // What a dry run reads (nothing written: TEMP rows beside the stored ones) is the same.
-        expect(readAll(spaces[i]!.dbPath, { write: false }), `day ${day}, read only`).toEqual(want);
+        expect(readAll(spaces[i]!.db, { write: false }), `day ${day}, read only`).toEqual(want);
       });
     }
     // The policies did differ: folded every run, nothing is left past the watermark; never folded, everything after the build is.
@@ -159,7 +159,7 @@ describe('filtered rollups', () => {
     for (let day = 1; day <= DAYS.length; day++) {
       nightly.ingest(arrived.get(day) ?? []);
       nightly.run(DAYS[day - 1]!);
-      if (day === 10) expect(pruneBefore(nightly.dbPath, DAYS[6]!)).toBeGreaterThan(0);
+      if (day === 10) expect(pruneBefore(nightly.db, DAYS[6]!)).toBeGreaterThan(0);
     }
     once.ingest([...arrived.values()].flat());
     once.run(DAYS[DAYS.length - 1]!);

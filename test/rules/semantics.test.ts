@@ -1,7 +1,7 @@
 // Each rule's semantics at its edges, through the CLI: one data set where every member exercises one
 // edge, ingested once, then runs at several as-of dates (before start, mid-campaign, in grace, closed).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { dates, ev, type Ev, reward, Workspace } from './ws.js';
+import { dates, ev, type Ev, reward, Workspace } from '../workspace.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
