@@ -42,10 +42,11 @@ export interface RuleGrants {
  * times slower for a common event type.)
  */
 function rowsQuery(read: RollupRead, src: ActivitySource, who: Who, merged: boolean, grants?: RuleGrants): { sql: string; params: Record<string, unknown> } {
-  // Every value is a named parameter, lists as JSON arrays: the SQL text depends only on the shape
-  // of the question, never on its values.
+  // Every value is a named parameter: the SQL text depends only on the shape of the question (which
+  // rollup, whose rows, how many partners), never on its values.
+  const partners = src.partners ?? [];
   const params: Record<string, unknown> = {
-    partners: JSON.stringify(src.partners ?? []),
+    ...Object.fromEntries(partners.map((p, i) => [`p${i}`, p])),
     users: who === 'everyone' ? null : JSON.stringify(who.users),
     campaignId: grants?.campaignId ?? null,
     ruleId: grants?.ruleId ?? null,
@@ -56,7 +57,8 @@ function rowsQuery(read: RollupRead, src: ActivitySource, who: Who, merged: bool
   };
   const below = (column: string) =>
     grants ? ` AND ${column} NOT IN (SELECT user_id FROM grants WHERE campaign_id = @campaignId AND rule_id = @ruleId AND seq >= @cap)` : '';
-  const partnerMembers = 'SELECT user_id FROM members WHERE partner IN (SELECT value FROM json_each(@partners))';
+  // The partners as a list of parameters, not a JSON array: SQLite then seeks the (partner, user_id) index per partner.
+  const partnerMembers = `SELECT user_id FROM members WHERE partner IN (${partners.map((_, i) => `@p${i}`).join(', ')})`;
   const filter =
     who !== 'everyone'
       ? src.partners
