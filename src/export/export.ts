@@ -199,7 +199,7 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
           pseudonym: (u) => pseudonym(o.key, u),
           birthYear: (d) => birthYear(d, through),
           zip3,
-          state: stateBesideZip3,
+          state: (z, s) => stateBesideZip3(zip3(z), s),
         },
       });
       const classes = quasiIdentifierCounts(db);

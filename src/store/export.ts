@@ -15,8 +15,8 @@ export interface PopulationFunctions {
   pseudonym(userId: string): string;
   birthYear(birthDate: string | null): string;
   zip3(zip: string | null): string;
-  /** The state as exported beside this (already exported) zip3. */
-  state(zip3: string, state: string | null): string;
+  /** The state as exported beside the member's zip3. */
+  state(zip: string | null, state: string | null): string;
 }
 
 /** One campaign's part of activity.csv: its rules' event types, and its periods clipped to [start, data end]. */
@@ -85,7 +85,7 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
   db.function('export_pseudonym', opts, (u: unknown) => f.pseudonym(String(u)));
   db.function('export_birth_year', opts, (d: unknown) => f.birthYear(text(d)));
   db.function('export_zip3', opts, (z: unknown) => f.zip3(text(z)));
-  db.function('export_state', opts, (z3: unknown, s: unknown) => f.state(String(z3), text(s)));
+  db.function('export_state', opts, (z: unknown, s: unknown) => f.state(text(z), text(s)));
   snapshots.set(db, {
     owns: !db.inTransaction,
     mainCache: db.pragma('main.cache_size', { simple: true }) as number,
@@ -132,7 +132,7 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
     // members_export (migration 007) holds every column read here, in user_id order.
     db.prepare(
       `INSERT INTO temp.export_pop (user_id, member, birth_year, zip3, state)
-       SELECT user_id, export_pseudonym(user_id), export_birth_year(birth_date), export_zip3(zip), export_state(export_zip3(zip), state)
+       SELECT user_id, export_pseudonym(user_id), export_birth_year(birth_date), export_zip3(zip), export_state(zip, state)
        FROM members WHERE partner = ? ${consent}
        ORDER BY user_id`,
     ).run(partnerId);
