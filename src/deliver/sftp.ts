@@ -2,8 +2,13 @@
  * An SFTP session with OpenSSH's own `sftp` in batch mode: the client operators already run and
  * trust, with OpenSSH's host-key checking (known_hosts, hashed or not) rather than one of ours.
  * Key authentication only, strict host keys, nothing read from the user's ~/.ssh.
+ *
+ * Commands are fed one at a time, each followed by `version` as a marker of its end: the caller
+ * knows when each file has arrived, and when this process dies (even by kill -9) sftp reads the end
+ * of its input and quits after the command under way, instead of running the rest of a batch on
+ * its own, unwatched.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { ConfigError, EXIT, RewardsError } from '../errors.js';
 import { escapeText } from '../util/escape.js';
@@ -61,6 +66,8 @@ function sshOptions(t: SftpTarget): string[] {
     '-o',
     'IdentitiesOnly=yes',
     '-o',
+    'IdentityAgent=none',
+    '-o',
     'PasswordAuthentication=no',
     '-o',
     'KbdInteractiveAuthentication=no',
@@ -97,32 +104,76 @@ function fingerprintsSeen(t: SftpTarget): string {
   );
 }
 
+const MARKER = /sftp> version\nSFTP protocol version \d+\n/;
+
 /**
- * Runs one batch of sftp commands (one per line; a line starting with `-` may fail). Resolves with
- * sftp's output; rejects with an SftpError that says whether retrying can help.
+ * One connection to the server. `run` sends one command and resolves with its output once it has
+ * finished; a command that fails ends the session (sftp's batch mode) and rejects with an SftpError
+ * saying whether retrying can help. A command starting with `-` may fail without ending it.
  */
-export function sftpBatch(t: SftpTarget, commands: readonly string[], onProgress?: (text: string) => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sftp', [...sshOptions(t), '-b', '-', `${t.user}@${t.host}`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      onProgress?.(c.toString());
+export class SftpSession {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private out = '';
+  private err = '';
+  private exited: Promise<number | null>;
+  private failure: SftpError | null = null;
+  private waiter: (() => void) | null = null;
+  private last = '';
+
+  constructor(private readonly t: SftpTarget) {
+    this.child = spawn('sftp', [...sshOptions(t), '-b', '-', '--', `${t.user}@${t.host}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout.on('data', (c: Buffer) => {
+      this.out += c.toString();
+      this.waiter?.();
     });
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', (e) =>
-      reject(new SftpError(`cannot run sftp (${e.message}); install the OpenSSH client (Debian: openssh-client)`, EXIT.UNAVAILABLE, false)),
-    );
-    child.on('close', (code) => {
-      if (code === 0) return resolve(out);
-      reject(classify(t, err, out));
+    this.child.stderr.on('data', (c: Buffer) => (this.err += c.toString()));
+    // A session that has gone away fails the command under way; writes after that are dropped.
+    this.child.stdin.on('error', () => {});
+    this.exited = new Promise((resolve) => {
+      this.child.on('error', (e) => {
+        this.failure = new SftpError(`cannot run sftp (${e.message}); install the OpenSSH client (Debian: openssh-client)`, EXIT.UNAVAILABLE, false);
+        this.waiter?.();
+        resolve(null);
+      });
+      this.child.on('close', (code) => {
+        if (code !== 0 && !this.failure) this.failure = classify(t, this.err, this.last);
+        this.waiter?.();
+        resolve(code);
+      });
     });
-    child.stdin.end(commands.join('\n') + '\n');
-  });
+  }
+
+  async run(command: string): Promise<string> {
+    if (/[\r\n]/.test(command)) throw new ConfigError(`a path with a line break cannot be sent to sftp: ${escapeText(command)}`);
+    if (this.failure) throw this.failure;
+    this.last = command;
+    this.out = '';
+    this.child.stdin.write(`${command}\nversion\n`);
+    for (;;) {
+      const m = MARKER.exec(this.out);
+      if (m) {
+        const text = this.out.slice(0, m.index);
+        this.out = this.out.slice(m.index + m[0].length);
+        // The command's own echo is dropped: what is left is its output.
+        return text.replace(/^sftp> [^\n]*\n/, '');
+      }
+      if (this.failure) throw this.failure;
+      await new Promise<void>((r) => (this.waiter = r));
+      this.waiter = null;
+    }
+  }
+
+  /** Ends the session: politely when it is healthy, by SIGTERM otherwise. */
+  async close(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      if (this.failure) this.child.kill('SIGTERM');
+      else this.child.stdin.end('bye\n');
+    }
+    await this.exited;
+  }
 }
 
-function classify(t: SftpTarget, stderr: string, stdout: string): SftpError {
+function classify(t: SftpTarget, stderr: string, command: string): SftpError {
   const where = `${t.user}@${t.host}:${t.port}`;
   const last = escapeText(stderr.trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'no message');
   if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i.test(stderr)) {
@@ -133,35 +184,30 @@ function classify(t: SftpTarget, stderr: string, stdout: string): SftpError {
       false,
     );
   }
-  if (/Permission denied|Too many authentication failures|no mutual signature/i.test(stderr)) {
+  if (/Permission denied \(|Too many authentication failures|no mutual signature/i.test(stderr)) {
     return new SftpError(`${where}: the server refused the key ${escapeText(t.identity_file)} (${last}); check the deploy key is in its authorized_keys`, EXIT.CONFIG, false);
   }
-  if (/Connection refused|timed out|Connection closed|Connection reset|Broken pipe|Could not resolve|No route to host|Network is unreachable|lost connection|Connection to .* closed/i.test(stderr)) {
+  if (/Connection refused|timed out|Connection closed|Connection reset|Broken pipe|Could not resolve|No route to host|Network is unreachable|lost connection|Connection to .* closed|Received disconnect/i.test(stderr)) {
     return new SftpError(`${where}: ${last}`, EXIT.UNAVAILABLE, true);
   }
   // A command failed on a live connection (a folder missing, no permission): not fixed by retrying.
-  const failed = stdout.trim().split('\n').filter((l) => l.startsWith('sftp>')).slice(-1)[0] ?? '';
-  return new SftpError(`${where}: ${escapeText(failed.replace(/^sftp> /, ''))} failed (${last}); check remote_dir and the account's permissions there`, EXIT.CANTCREAT, false);
+  return new SftpError(`${where}: ${escapeText(command)} failed (${last}); check remote_dir and the account's permissions there`, EXIT.CANTCREAT, false);
 }
 
-/** A remote listing from `ls -ln`: name -> size, for regular files. */
-export function parseListing(out: string, marker: string): Map<string, number> {
-  const files = new Map<string, number>();
-  const lines = out.split('\n');
-  let on = false;
-  for (const l of lines) {
-    if (l.startsWith('sftp>')) {
-      on = l.includes(marker);
-      continue;
-    }
-    if (!on) continue;
+/** A remote listing from `ls -ln` or `ls -la`: name (last part of the path) -> [type, size]. */
+export function parseListing(out: string): Map<string, { dir: boolean; size: number }> {
+  const entries = new Map<string, { dir: boolean; size: number }>();
+  for (const l of out.split('\n')) {
     const f = l.trim().split(/\s+/);
-    if (f.length >= 9 && f[0]!.startsWith('-')) files.set(f.slice(8).join(' ').split('/').pop()!, Number(f[4]));
+    if (f.length < 9 || !/^[-dlcbps]/.test(f[0]!)) continue;
+    const name = f.slice(8).join(' ').split('/').pop()!;
+    if (name === '.' || name === '..') continue;
+    entries.set(name, { dir: f[0]!.startsWith('d'), size: Number(f[4]) });
   }
-  return files;
+  return entries;
 }
 
-/** Quotes a path for an sftp batch line. */
+/** Quotes a path for an sftp command line (glob characters inside quotes are taken literally). */
 export function q(path: string): string {
   return `"${path.replace(/(["\\])/g, '\\$1')}"`;
 }

@@ -17,20 +17,28 @@ export interface DeliveryRow {
   error: string | null;
 }
 
-/** The delivery of this export (by its manifest), delivered or under way, if any. */
+/**
+ * The delivery of this export (by its manifest), whatever its status: one export has one row, which
+ * a failed or killed delivery's rerun takes up again (with the remote folder it chose).
+ */
 export function findDelivery(db: Db, partnerId: string, asOf: string, manifestSha256: string): DeliveryRow | undefined {
-  return stmt(
-    db,
-    `SELECT * FROM deliveries WHERE partner_id = ? AND as_of = ? AND manifest_sha256 = ? AND status IN ('uploading', 'delivered')
-     ORDER BY delivery_id DESC LIMIT 1`,
-  ).get(partnerId, asOf, manifestSha256) as DeliveryRow | undefined;
+  return stmt(db, `SELECT * FROM deliveries WHERE partner_id = ? AND as_of = ? AND manifest_sha256 = ? ORDER BY delivery_id DESC LIMIT 1`).get(
+    partnerId,
+    asOf,
+    manifestSha256,
+  ) as DeliveryRow | undefined;
 }
 
-/** Remote folders already used for this partner and date (by any delivery, whatever its data). */
+export function getDelivery(db: Db, id: number): DeliveryRow {
+  return stmt(db, 'SELECT * FROM deliveries WHERE delivery_id = ?').get(id) as DeliveryRow;
+}
+
+/**
+ * Remote folders claimed for this partner and date by any delivery, whatever its data and status: a
+ * failed one may have left its folder on the server, and no other export's delivery may take it.
+ */
 export function usedRemotePaths(db: Db, partnerId: string, asOf: string): string[] {
-  return stmt(db, `SELECT remote_path FROM deliveries WHERE partner_id = ? AND as_of = ? AND status IN ('uploading', 'delivered')`)
-    .pluck()
-    .all(partnerId, asOf) as string[];
+  return stmt(db, 'SELECT remote_path FROM deliveries WHERE partner_id = ? AND as_of = ?').pluck().all(partnerId, asOf) as string[];
 }
 
 export function startDelivery(db: Db, d: Omit<DeliveryRow, 'delivery_id' | 'started_at' | 'finished_at' | 'status' | 'error'>): number {
@@ -40,6 +48,16 @@ export function startDelivery(db: Db, d: Omit<DeliveryRow, 'delivery_id' | 'star
      VALUES (@partner_id, @as_of, @manifest_sha256, @host, @remote_path, @files, @bytes, @encrypted, @started_at, 'uploading')`,
   ).run({ ...d, started_at: nowIso() });
   return Number(info.lastInsertRowid);
+}
+
+/** A failed or killed delivery taken up again (to the host the config names now). */
+export function resumeDelivery(db: Db, id: number, host: string, encrypted: 0 | 1): void {
+  stmt(db, "UPDATE deliveries SET status = 'uploading', finished_at = NULL, host = ?, encrypted = ? WHERE delivery_id = ?").run(host, encrypted, id);
+}
+
+/** The files as sent, recorded before they are uploaded (an encrypted file differs at each upload). */
+export function setDeliveryFiles(db: Db, id: number, files: string, bytes: number): void {
+  stmt(db, 'UPDATE deliveries SET files = ?, bytes = ? WHERE delivery_id = ?').run(files, bytes, id);
 }
 
 export function setRemotePath(db: Db, id: number, remotePath: string): void {

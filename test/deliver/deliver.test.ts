@@ -4,8 +4,9 @@
  * strict about keys, 69 after retries when the server goes away, and OpenPGP that gpg decrypts.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, cliEnv, parseJsonOutput, sqlite, tempDir } from '../helpers.js';
@@ -94,8 +95,7 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
   });
 
   it('a poller listing the remote folder during the upload never sees a partial set', async () => {
-    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: join(sshd.remote, 'polled') } });
-    mkdirSync(join(sshd.remote, 'polled'));
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: sshd.mkdir('polled') } });
     const child = spawn(BIN, deliverArgs(ws), { cwd: ws.dir, env: cliEnv(KEYS), stdio: 'ignore' });
     const exited = once(child, 'exit');
     const seen = new Set<string>();
@@ -116,27 +116,57 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     expect(readdirSync(target)).toContain('_SUCCESS');
   });
 
-  it('killed after the upload or after the rename, a rerun ends with the same remote files, delivered once', async () => {
-    const twin = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: join(sshd.remote, 'twin') } });
-    mkdirSync(join(sshd.remote, 'twin'));
+  it('killed at any step (recorded, mid-upload, uploaded, renamed), a rerun ends with the same remote files, delivered once', async () => {
+    const twin = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: sshd.mkdir('twin') } });
     expect(deliverSync(twin).code).toBe(0);
-    for (const point of ['deliver:uploaded', 'deliver:renamed']) {
-      const dir = join(sshd.remote, point.replace(':', '-'));
-      mkdirSync(dir);
+    const theirs = remoteFiles(join(sshd.remote, 'twin'));
+    for (const point of ['deliver:recorded', 'deliver:put#1', 'deliver:put#4', 'deliver:uploaded', 'deliver:renamed']) {
+      const dir = sshd.mkdir(point.replace(/[:#]/g, '-'));
       const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
       // Same export bytes as the twin's: same data, same key.
-      const killed = deliverSync(ws, { REWARDS_CRASH_AT: point });
+      const tmp = tempDir('rewards-deliver-tmp-');
+      const killed = deliverSync(ws, { REWARDS_CRASH_AT: point, TMPDIR: tmp });
       expect(killed.signal, `${point}: ${killed.stderr}`).toBe('SIGKILL');
+      expect(sqlite(ws.db, 'SELECT status FROM deliveries'), point).toEqual([{ status: 'uploading' }]);
+      // What the killed run left in its temp folder is never member data (plaintext is read from the export itself).
+      const left = readdirSync(tmp).flatMap((d) => readdirSync(join(tmp, d)));
+      expect(left.filter((n) => n.endsWith('.csv') || n.endsWith('.json')), point).toEqual([]);
+      // The killed run's sftp quits with it: nothing arrives after the kill.
+      const before = remoteFiles(dir);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(remoteFiles(dir), point).toEqual(before);
+
       const rerun = deliverSync(ws);
       expect(rerun.code, rerun.stderr).toBe(0);
       const mine = remoteFiles(dir);
-      const theirs = remoteFiles(join(sshd.remote, 'twin'));
-      // The manifests differ only by generation time; everything else is byte for byte.
-      expect(Object.keys(mine).sort()).toEqual(Object.keys(theirs).sort());
+      // The manifests differ only by generation time; everything else is byte for byte, and nothing else is there.
+      expect(Object.keys(mine).sort(), point).toEqual(Object.keys(theirs).sort());
       for (const f of ['activity.csv', 'grants.csv', 'members.csv', 'summary.csv', '_SUCCESS']) expect(mine[`${AS_OF}/${f}`], `${point} ${f}`).toBe(theirs[`${AS_OF}/${f}`]);
-      expect(sqlite(ws.db, "SELECT count(*) AS n FROM deliveries WHERE status = 'delivered'")).toEqual([{ n: 1 }]);
-      expect(sqlite(ws.db, 'SELECT count(*) AS n FROM deliveries')).toEqual([{ n: 1 }]);
+      expect(readdirSync(dir), point).toEqual([AS_OF]);
+      expect(sqlite(ws.db, 'SELECT status, remote_path FROM deliveries'), point).toEqual([{ status: 'delivered', remote_path: join(dir, AS_OF) }]);
+      const again = deliverSync(ws);
+      expect(again.stderr, point).toContain('already delivered');
     }
+  });
+
+  it('a folder on the server with the same names and sizes but other content is never completed: the delivery takes the next version', async () => {
+    const dir = sshd.mkdir('foreign');
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
+    expect((await ws.cli(['export', '--partner', 'acme', '--as-of', AS_OF, '--quiet'])).code).toBe(0);
+    // Someone else's folder: the export's files, each with its first byte changed, and no _SUCCESS.
+    const foreign = sshd.mkdir(join('foreign', AS_OF));
+    for (const f of [...DATA, 'SHA256SUMS']) {
+      const b = Buffer.from(readFileSync(join(ws.exportDir('acme', AS_OF), f)));
+      b[0] = b[0]! ^ 1;
+      writeFileSync(join(foreign, f), b);
+    }
+    const before = remoteFiles(foreign);
+    const r = deliverSync(ws, {}, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).remote_path).toBe(join(dir, `${AS_OF}.v2`));
+    expect(remoteFiles(foreign)).toEqual(before);
+    expect(readdirSync(join(dir, `${AS_OF}.v2`))).toContain('_SUCCESS');
+    expect(sqlite(ws.db, 'SELECT status, remote_path FROM deliveries')).toEqual([{ status: 'delivered', remote_path: join(dir, `${AS_OF}.v2`) }]);
   });
 
   it('a changed host key, a wrong user key and a world-readable identity file are refused with 78, without retrying', async () => {
@@ -166,13 +196,23 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     expect(r.stderr).toContain('127.0.0.1');
     expect(r.stderr).toMatch(/presents .*SHA256:/);
     expect(sqlite(ws.db, "SELECT count(*) AS n FROM deliveries WHERE status = 'delivered'")).toEqual([{ n: 0 }]);
+    const fingerprint = spawnSync('ssh-keygen', ['-l', '-f', `${sshd.hostKey}.pub`], { encoding: 'utf8' }).stdout.split(' ')[1]!;
+    expect(r.stderr).toContain(fingerprint);
+    expect(r.stderr).toContain(`known_hosts`);
+
+    // A host not pinned at all: refused the same way.
+    writeFileSync(sshd.knownHosts, '');
+    r = deliverSync(ws);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`${sshd.user}@127.0.0.1:${sshd.port}: the server's host key is not the one pinned`);
+    expect(r.stderr).toContain(fingerprint);
+    expect(sqlite(ws.db, "SELECT count(*) AS n FROM deliveries WHERE status = 'delivered'")).toEqual([{ n: 0 }]);
     // Pin the new key again for the other tests.
-    writeFileSync(sshd.knownHosts, `[127.0.0.1]:${sshd.port} ${readFileSync(`${sshd.hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    sshd.pin();
   });
 
   it('the server stopped mid-upload gives 69 after the retries; a later run completes', async () => {
-    const dir = join(sshd.remote, 'stopped');
-    mkdirSync(dir);
+    const dir = sshd.mkdir('stopped');
     const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
     // The delivery stops itself (SIGSTOP) once its files are uploaded; the server goes away; it goes on.
     const child = spawn(BIN, deliverArgs(ws), { cwd: ws.dir, env: cliEnv({ ...KEYS, REWARDS_CRASH_AT: 'deliver:uploaded', REWARDS_CRASH_SIGNAL: 'SIGSTOP' }), stdio: ['ignore', 'ignore', 'pipe'] });
@@ -205,13 +245,21 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     expect(gpg('--passphrase', '', '--quick-gen-key', 'partner@acme.example', 'default', 'default', 'never').status).toBe(0);
     const pub = join(home, 'acme.pub.asc');
     writeFileSync(pub, gpg('--armor', '--export', 'partner@acme.example').stdout);
-    const dir = join(sshd.remote, 'pgp');
-    mkdirSync(dir);
+    const dir = sshd.mkdir('pgp');
     const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir }, pgp_recipient_key: pub });
+    // Killed once the folder is in place: the rerun encrypts again (other bytes), yet completes the
+    // folder already sent and records the files that are there, not its own.
+    expect(deliverSync(ws, { REWARDS_CRASH_AT: 'deliver:renamed' }).signal).toBe('SIGKILL');
     const r = deliverSync(ws, {}, '--json');
     expect(r.code, r.stderr).toBe(0);
-    expect(parseJsonOutput<{ encrypted: boolean }>({ ...r, signal: null }).encrypted).toBe(true);
+    const out = parseJsonOutput<{ encrypted: boolean; files: { name: string; bytes: number; sha256: string }[] }>({ ...r, signal: null });
+    expect(out.encrypted).toBe(true);
     const remote = join(dir, AS_OF);
+    const sha = (f: string) => createHash('sha256').update(readFileSync(join(remote, f))).digest('hex');
+    const recorded = JSON.parse(sqlite<{ files: string }>(ws.db, 'SELECT files FROM deliveries')[0]!.files) as { name: string; bytes: number; sha256: string }[];
+    expect(recorded.map((f) => f.name).sort()).toEqual(['SHA256SUMS', ...DATA.map((f) => `${f}.pgp`)].sort());
+    for (const f of recorded) expect(f.sha256, f.name).toBe(sha(f.name));
+    expect(out.files).toEqual(recorded);
     expect(readdirSync(remote).sort()).toEqual(['SHA256SUMS', '_SUCCESS', ...DATA.map((f) => `${f}.pgp`)].sort());
     const check = spawnSync('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: remote, encoding: 'utf8' });
     expect(check.status, check.stdout + check.stderr).toBe(0);
@@ -223,8 +271,7 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
   });
 
   it('in nightly: a failed delivery is reported, blocks no other partner, and goes out the next night', async () => {
-    const dir = join(sshd.remote, 'nightly');
-    mkdirSync(dir);
+    const dir = sshd.mkdir('nightly');
     const good = { ...sshd.delivery(), sftp: { ...sshd.delivery().sftp, remote_dir: dir } };
     // Nothing listens on port 1 of 127.0.0.1: connection refused.
     const down = { ...good, sftp: { ...good.sftp, port: 1 } };
@@ -256,8 +303,7 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
   });
 
   it.skipIf(spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0)('shows a progress bar on a terminal only', async () => {
-    const dir = join(sshd.remote, 'tty');
-    mkdirSync(dir);
+    const dir = sshd.mkdir('tty');
     const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
     const cmd = [BIN, ...deliverArgs(ws)].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: ws.dir, env: cliEnv({ ...KEYS, CI: undefined }), encoding: 'utf8' });

@@ -1,10 +1,12 @@
 /**
  * A throwaway OpenSSH server for the delivery tests: `sshd -D` with a temporary config, host key,
- * user key and authorized_keys, listening on 127.0.0.1 only, stopped afterwards. Where `sshd` is
- * not installed the tests skip with a message (CI installs openssh-server: .ci/run).
+ * user key and authorized_keys, listening on 127.0.0.1 only, stopped afterwards (its sessions too).
+ * Run by root (CI), the server runs as `nobody` and only `nobody` can log in: the tests never open a
+ * root login, even on loopback. Run by anyone else, it runs as that user. Where `sshd` is not
+ * installed the tests skip with a message (CI installs openssh-server: .ci/run).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
@@ -48,6 +50,38 @@ async function listening(port: number): Promise<void> {
   }
 }
 
+/** Who the server runs as, and who logs in: `nobody` when the tests run as root, else the user running them. */
+function serverAccount(): { user: string; uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return { user: spawnSync('id', ['-un'], { encoding: 'utf8' }).stdout.trim() || (process.env.USER ?? '') };
+  const nobody = spawnSync('getent', ['passwd', 'nobody'], { encoding: 'utf8' }).stdout.split(':');
+  if (nobody.length < 7) return { user: 'root' };
+  return { user: 'nobody', uid: Number(nobody[2]), gid: Number(nobody[3]) };
+}
+
+/** Every process below `pid` (read from /proc): sshd's session processes. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
 export class TestSshd {
   readonly dir = tempDir('rewards-sshd-');
   readonly remote = join(this.dir, 'remote');
@@ -56,7 +90,21 @@ export class TestSshd {
   readonly knownHosts = join(this.dir, 'known_hosts');
   port = 0;
   private proc: ChildProcess | null = null;
-  readonly user = process.env.USER ?? (spawnSync('id', ['-un'], { encoding: 'utf8' }).stdout.trim() || 'root');
+  private readonly account = serverAccount();
+  readonly user = this.account.user;
+
+  /** The server's account owns what it reads and writes (root keeps the client's key and known_hosts). */
+  private own(path: string): void {
+    if (this.account.uid !== undefined) chownSync(path, this.account.uid, this.account.gid!);
+  }
+
+  /** A folder under the remote root that the server's account can write to. */
+  mkdir(name: string): string {
+    const d = join(this.remote, name);
+    mkdirSync(d);
+    this.own(d);
+    return d;
+  }
 
   async start(): Promise<void> {
     if (!SSHD) throw new Error(SSHD_HOWTO);
@@ -66,7 +114,7 @@ export class TestSshd {
     writeFileSync(join(this.dir, 'authorized_keys'), readFileSync(`${this.userKey}.pub`));
     if (this.port === 0) this.port = await freePort();
     // Pinned once: a host key changed later must be refused.
-    if (!existsSync(this.knownHosts)) writeFileSync(this.knownHosts, `[127.0.0.1]:${this.port} ${readFileSync(`${this.hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    if (!existsSync(this.knownHosts)) this.pin();
     const config = join(this.dir, 'sshd_config');
     writeFileSync(
       config,
@@ -80,24 +128,47 @@ export class TestSshd {
         'PasswordAuthentication no',
         'KbdInteractiveAuthentication no',
         'PubkeyAuthentication yes',
-        'PermitRootLogin prohibit-password',
-        'UsePAM no',
+        `PermitRootLogin ${this.user === 'root' ? 'prohibit-password' : 'no'}`,
+        // Run by root, sshd takes `nobody`'s locked password field for a locked account unless PAM
+        // decides (PAM's account check passes it; authentication is still the key alone).
+        `UsePAM ${this.account.uid !== undefined ? 'yes' : 'no'}`,
         'Subsystem sftp internal-sftp',
         'LogLevel ERROR',
       ].join('\n') + '\n',
     );
     // As root, sshd insists on its privilege separation folder.
     if (process.getuid?.() === 0 && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-    this.proc = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-    await listening(this.port);
+    for (const p of [this.dir, this.remote, this.hostKey, config]) this.own(p);
+    this.proc = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'], uid: this.account.uid, gid: this.account.gid });
+    const proc = this.proc;
+    let log = '';
+    proc.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-4000)));
+    // Never left behind, even when the test process ends without its afterAll.
+    const onExit = () => proc.exitCode === null && proc.kill('SIGKILL');
+    process.once('exit', onExit);
+    proc.once('exit', () => process.removeListener('exit', onExit));
+    try {
+      await listening(this.port);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: ${log}`);
+    }
   }
 
+  /** Stops the server and every session it has open (as a server going away mid-upload does). */
   async stop(): Promise<void> {
     const p = this.proc;
     this.proc = null;
     if (!p || p.exitCode !== null) return;
+    const sessions = descendants(p.pid!);
     const gone = new Promise((r) => p.once('exit', r));
     p.kill('SIGTERM');
+    for (const pid of sessions) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     await gone;
   }
 
@@ -105,6 +176,11 @@ export class TestSshd {
   changeHostKey(): void {
     spawnSync('rm', ['-f', this.hostKey, `${this.hostKey}.pub`]);
     keygen(this.hostKey);
+  }
+
+  /** Pins the server's current host key in known_hosts. */
+  pin(): void {
+    writeFileSync(this.knownHosts, `[127.0.0.1]:${this.port} ${readFileSync(`${this.hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
   }
 
   /** The partner's delivery block for this server. */
