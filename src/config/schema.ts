@@ -91,9 +91,9 @@ export const PartnerSchema = z
       .object({
         sftp: z
           .object({
-            host: z.string().regex(/^[A-Za-z0-9.:[\]-]+$/, 'expected a host name or address'),
+            host: z.string().regex(/^(?!-)[A-Za-z0-9.:[\]-]+$/, 'expected a host name or address'),
             port: positiveInt.default(22),
-            user: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a user name'),
+            user: z.string().regex(/^(?!-)[A-Za-z0-9._-]+$/, 'expected a user name'),
             identity_file: z.string().min(1, 'expected the path of the private key (key authentication only)'),
             known_hosts: z.string().min(1, "expected the path of a known_hosts file pinning the server's key"),
             remote_dir: z.string().regex(/^[^\u0000-\u001f"\\]+$/, 'expected a folder path on the server').transform((d) => d.replace(/\/+$/, '') || '/'),

@@ -48,6 +48,9 @@ export function checkIdentity(target: SftpTarget, where: string): void {
         `a private key must be 0600: chmod 600 ${escapeText(target.identity_file)}`,
     );
   }
+  if (/["\u0000-\u001f]/.test(target.known_hosts)) {
+    throw new ConfigError(`${where}.known_hosts: ${escapeText(target.known_hosts)} has a quote or a control character, which ssh cannot be given; move the file`);
+  }
   try {
     statSync(target.known_hosts);
   } catch {
@@ -74,7 +77,8 @@ function sshOptions(t: SftpTarget): string[] {
     '-o',
     'StrictHostKeyChecking=yes',
     '-o',
-    `UserKnownHostsFile=${t.known_hosts}`,
+    // Quoted: ssh splits this option's value into several files at spaces.
+    `UserKnownHostsFile="${t.known_hosts}"`,
     '-o',
     'GlobalKnownHostsFile=/dev/null',
     '-o',

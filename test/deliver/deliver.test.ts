@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, cliEnv, parseJsonOutput, sqlite, tempDir } from '../helpers.js';
@@ -83,6 +83,8 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     expect(sqlite(ws.db, 'SELECT partner_id, as_of, remote_path, status, encrypted FROM deliveries')).toEqual([
       { partner_id: 'acme', as_of: AS_OF, remote_path: remote, status: 'delivered', encrypted: 0 },
     ]);
+    // Run by root, the test server runs as nobody, and nobody wrote the files: no root login, even on loopback.
+    if (process.getuid?.() === 0) expect([sshd.user, statSync(join(remote, 'members.csv')).uid]).toEqual(['nobody', Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout)]);
     // Nothing hidden is left on the server.
     expect(readdirSync(sshd.remote).filter((n) => n.includes(AS_OF))).toEqual([AS_OF]);
 
@@ -313,5 +315,19 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     // Not on a pipe (the other tests' stderr): no bar.
     const plain = deliverSync(ws);
     expect(plain.stderr).not.toContain('\x1b[2K');
+  });
+});
+
+describe('rewards deliver, config', () => {
+  it('refuses a host or user that ssh would take for an option, before anything runs', () => {
+    for (const sftp of [
+      { host: '-oProxyCommand=touch', user: 'rewards' },
+      { host: 'sftp.acme.example', user: '-oProxyCommand' },
+    ]) {
+      const ws = makeWs(config({ sftp: { ...sftp, identity_file: 'k', known_hosts: 'kh', remote_dir: 'in' } }), 'rewards-deliver-');
+      const r = ws.cli(['deliver', '--partner', 'acme', '--as-of', AS_OF]);
+      expect(r.code, r.stderr).toBe(78);
+      expect(r.stderr).toMatch(sftp.host.startsWith('-') ? /partners\[0\]\.delivery\.sftp\.host: expected a host name or address/ : /partners\[0\]\.delivery\.sftp\.user: expected a user name/);
+    }
   });
 });

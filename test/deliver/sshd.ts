@@ -87,7 +87,8 @@ export class TestSshd {
   readonly remote = join(this.dir, 'remote');
   readonly hostKey = join(this.dir, 'host_ed25519');
   readonly userKey = join(this.dir, 'user_ed25519');
-  readonly knownHosts = join(this.dir, 'known_hosts');
+  // A space in the name: ssh splits UserKnownHostsFile's value at spaces unless it is quoted.
+  readonly knownHosts = join(this.dir, 'pinned known_hosts');
   port = 0;
   private proc: ChildProcess | null = null;
   private readonly account = serverAccount();
