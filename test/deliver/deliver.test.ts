@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, cliEnv, parseJsonOutput, sqlite, tempDir } from '../helpers.js';
 import { KEYS, loadEvents, loadMembers, makeWs, type Workspace } from '../workspace.js';
@@ -94,6 +94,21 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     expect(sqlite(ws.db, 'SELECT count(*) AS n FROM deliveries')).toEqual([{ n: 1 }]);
     const status = spawnSync(BIN, ['--db', ws.db, '--config', ws.configPath, '--json', 'status'], { encoding: 'utf8', env: cliEnv(KEYS) });
     expect(JSON.parse(status.stdout).deliveries).toMatchObject({ last: [{ partner_id: 'acme', as_of: AS_OF, status: 'delivered' }], undelivered: [] });
+  });
+
+  it('a relative remote_dir is taken from the login folder, and its last level is created', async () => {
+    const parent = sshd.mkdir('relative');
+    const rel = relative(sshd.loginFolder(), join(parent, 'incoming'));
+    expect(rel.startsWith('/')).toBe(false);
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: rel } });
+    const r = deliverSync(ws, {}, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).remote_path).toBe(`${rel}/${AS_OF}`);
+    expect(readdirSync(join(parent, 'incoming'))).toEqual([AS_OF]);
+    expect(readdirSync(join(parent, 'incoming', AS_OF)).sort()).toEqual(['SHA256SUMS', '_SUCCESS', ...DATA].sort());
+    // Rerun: nothing sent again, nothing left over.
+    expect(deliverSync(ws).stderr).toContain('already delivered');
+    expect(readdirSync(join(parent, 'incoming'))).toEqual([AS_OF]);
   });
 
   it('a poller listing the remote folder during the upload never sees a partial set', async () => {
@@ -215,9 +230,11 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
 
   it('the server stopped mid-upload gives 69 after the retries; a later run completes', async () => {
     const dir = sshd.mkdir('stopped');
-    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir } });
-    // The delivery stops itself (SIGSTOP) once its files are uploaded; the server goes away; it goes on.
-    const child = spawn(BIN, deliverArgs(ws), { cwd: ws.dir, env: cliEnv({ ...KEYS, REWARDS_CRASH_AT: 'deliver:uploaded', REWARDS_CRASH_SIGNAL: 'SIGSTOP' }), stdio: ['ignore', 'ignore', 'pipe'] });
+    // The count binds, not the time: the time the test holds the process stopped counts toward it.
+    const ws = await workspace(sshd, { sftp: { ...sshd.delivery().sftp, remote_dir: dir }, retries: 1, retry_max_seconds: 600 });
+    // The delivery stops itself (SIGSTOP) after its second file; the server goes away, its session
+    // with it; the delivery goes on.
+    const child = spawn(BIN, deliverArgs(ws), { cwd: ws.dir, env: cliEnv({ ...KEYS, REWARDS_CRASH_AT: 'deliver:put#2', REWARDS_CRASH_SIGNAL: 'SIGSTOP' }), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = once(child, 'exit');
@@ -233,11 +250,17 @@ describe.skipIf(!SSHD)('rewards deliver, against a real sshd on 127.0.0.1', () =
     expect(code, stderr).toBe(69);
     expect(stderr).toMatch(/^rewards: partner acme: delivery to 127\.0\.0\.1 failed after 2 attempt\(s\)/m);
     expect(sqlite(ws.db, 'SELECT status FROM deliveries')).toEqual([{ status: 'failed' }]);
+    // Half a delivery is on the server, hidden: two files in the partial folder, nothing at the final name.
+    const partial = readdirSync(dir);
+    expect(partial).toHaveLength(1);
+    expect(partial[0]).toMatch(new RegExp(`^\\.${AS_OF}\\.partial-[0-9a-f]{12}$`));
+    expect(readdirSync(join(dir, partial[0]!)).sort()).toEqual(['activity.csv', 'grants.csv']);
     await sshd.start();
     const later = deliverSync(ws, {}, '--json');
     expect(later.code, later.stderr).toBe(0);
-    expect(readdirSync(join(dir, AS_OF))).toContain('_SUCCESS');
-    expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(readdirSync(join(dir, AS_OF)).sort()).toEqual(['SHA256SUMS', '_SUCCESS', ...DATA].sort());
+    expect(readdirSync(dir)).toEqual([AS_OF]);
+    expect(sqlite(ws.db, 'SELECT status FROM deliveries')).toEqual([{ status: 'delivered' }]);
   });
 
   it.skipIf(!GPG)('encrypts every data file and the manifest to the partner key; gpg decrypts them to the exact local files', async () => {

@@ -179,6 +179,18 @@ export class TestSshd {
     keygen(this.hostKey);
   }
 
+  /** The folder a login starts in on the server (what a relative remote_dir is relative to). */
+  loginFolder(): string {
+    const r = spawnSync(
+      'sftp',
+      ['-P', String(this.port), '-i', this.userKey, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile="${this.knownHosts}"`, '-F', '/dev/null', '-b', '-', `${this.user}@127.0.0.1`],
+      { input: 'pwd\n', encoding: 'utf8' },
+    );
+    const m = /^Remote working directory: (.*)$/m.exec(r.stdout);
+    if (!m) throw new Error(`sftp pwd: ${r.stdout}${r.stderr}`);
+    return m[1]!;
+  }
+
   /** Pins the server's current host key in known_hosts. */
   pin(): void {
     writeFileSync(this.knownHosts, `[127.0.0.1]:${this.port} ${readFileSync(`${this.hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
