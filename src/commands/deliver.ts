@@ -28,7 +28,8 @@ Examples:
 
 Exports first when there is no export of that date. Files go to a hidden folder on the server, are
 checked by size, then the folder is renamed to <remote_dir>/<as-of> and _SUCCESS is put last. An
-export already delivered is not sent again; the same date with other data goes to <as-of>.v2.
+export already delivered is not sent again; the same date with other data goes to <as-of>.v2. A
+delivery killed or failed part way is taken up by the next run, from what the server holds.
 Exit 69 when the server cannot be reached after the retries (the next run tries again), 78 for a
 refused or unknown host key, a refused key, or an identity file others can read. Keys come from the
 environment (key_env), never from the command line. See README, "rewards deliver" and "Operations".`,

@@ -140,7 +140,13 @@ export class SftpSession {
         resolve(null);
       });
       this.child.on('close', (code) => {
-        if (code !== 0 && !this.failure) this.failure = classify(t, this.err, this.last);
+        // Whatever ends the session fails a command still waiting (never a wait without end).
+        if (!this.failure) {
+          this.failure =
+            code === 0
+              ? new SftpError(`${t.user}@${t.host}:${t.port}: sftp ended before ${escapeText(this.last)} finished`, EXIT.UNAVAILABLE, true)
+              : classify(t, this.err, this.last);
+        }
         this.waiter?.();
         resolve(code);
       });
