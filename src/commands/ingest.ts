@@ -5,6 +5,7 @@ import { ingestFiles, type IngestReport } from '../ingest/ingest-files.js';
 import { FORMATS, type Format } from '../ingest/source.js';
 import { DEFAULT_LIMITS, type InputLimits } from '../config/limits.js';
 import { EVENT_FIELDS, MEMBER_FIELDS } from '../ingest/field-names.js';
+import { MAX_EXTRA_COLUMNS } from '../ingest/limits.js';
 import { collect, config, contextFrom, type Context, ingestTuning, openStore, printJson, say, warn, withLock } from './context.js';
 import { progressBar } from './progress.js';
 
@@ -135,6 +136,7 @@ export function printReport(ctx: Context, report: IngestReport): void {
         rejected: f.rejected,
         field_problems: f.field_problems,
         extra_columns: f.extra_columns,
+        extra_columns_more: f.extra_columns_more,
         error: f.error,
       })),
       totals: report.totals,
@@ -147,7 +149,7 @@ export function printReport(ctx: Context, report: IngestReport): void {
     }
     if (f.status === 'skipped') say(ctx, `${f.path}: skipped, already ingested in full as batch ${f.batch_id} (--force reads it again)`);
     else if (f.status === 'ingested') {
-      const extra = f.extra_columns.length ? `; ignored column(s): ${f.extra_columns.join(', ')}` : '';
+      const extra = f.extra_columns.length ? `; ignored column(s): ${f.extra_columns.join(', ')}${f.extra_columns_more ? ` and more (only the first ${MAX_EXTRA_COLUMNS} are named)` : ''}` : '';
       const problems = f.field_problems ? `, ${f.field_problems} field problem(s) (stored empty)` : '';
       say(ctx, `${f.path}: ${f.status}, batch ${f.batch_id}: ${f.rows} rows, ${f.inserted} inserted, ${f.duplicates} duplicates, ${f.conflicts} conflicts, ${f.rejected} rejected${problems}${extra}`);
     } else if (f.error) {

@@ -3,7 +3,7 @@ import { hash } from 'node:crypto';
 import type { z } from 'zod';
 import { canonicalTimeZone, localDate, type ParsedDateTime, parseDateTime } from '../time/datetime.js';
 import type { EventRow } from '../store/ingest.js';
-import { canonicalJson, checkId, checkOptionalText, checkRequiredId, checkRequiredText, Problem, rowSchema } from './fields.js';
+import { canonicalJson, checkId, checkOptionalText, checkRequiredId, checkRequiredText, Problem, rowSchema, shown } from './fields.js';
 
 function checkProperties(v: unknown): Record<string, unknown> | null | Problem {
   if (v === undefined || v === null || v === '') return null;
@@ -12,11 +12,11 @@ function checkProperties(v: unknown): Record<string, unknown> | null | Problem {
     try {
       obj = JSON.parse(v);
     } catch {
-      return new Problem(`${quote(v)} is not valid JSON; expected a JSON object`);
+      return new Problem(`${shown(v)} is not valid JSON; expected a JSON object`);
     }
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-    return new Problem(`expected a JSON object, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}`);
+    return new Problem(`expected a JSON object, got ${Array.isArray(obj) ? 'an array' : shown(obj)}`);
   }
   return obj as Record<string, unknown>;
 }
@@ -26,7 +26,7 @@ function checkOccurredAt(v: unknown): { text: string; dt: ParsedDateTime } | Pro
   if (t instanceof Problem) return t;
   const dt = parseDateTime(t);
   if (!dt) {
-    return new Problem(`${quote(t)} is not a valid date-time (expected e.g. 2026-03-01T14:30:00Z, 2026-03-01T09:30:00-05:00 or 2026-03-01T09:30:00)`);
+    return new Problem(`${shown(t)} is not a valid date-time (expected e.g. 2026-03-01T14:30:00Z, 2026-03-01T09:30:00-05:00 or 2026-03-01T09:30:00)`);
   }
   return { text: t, dt };
 }
@@ -35,7 +35,7 @@ function checkOccurredAt(v: unknown): { text: string; dt: ParsedDateTime } | Pro
 function checkTimezone(v: unknown): string | null | Problem {
   const t = checkOptionalText(v);
   if (t === null || t instanceof Problem) return t;
-  return canonicalTimeZone(t) ?? new Problem(`${quote(t)} is not a known IANA time zone (e.g. America/New_York)`);
+  return canonicalTimeZone(t) ?? new Problem(`${shown(t)} is not a known IANA time zone (e.g. America/New_York)`);
 }
 
 /** One event row as read from an export, keyed by canonical field name. */
@@ -50,10 +50,6 @@ export const EventInput = rowSchema({
 });
 
 export type EventInput = z.output<typeof EventInput>;
-
-function quote(v: string): string {
-  return JSON.stringify(v.length > 80 ? v.slice(0, 77) + '...' : v);
-}
 
 function sha256hex(s: string): string {
   return hash('sha256', s, 'hex');

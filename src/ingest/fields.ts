@@ -51,7 +51,20 @@ export function rowSchema<C extends Checks>(checks: C) {
   });
 }
 
-const got = (v: unknown) => JSON.stringify(v);
+/**
+ * A value as a reason quotes it: JSON (so control characters are escaped), cut to 80 characters,
+ * so that a megabyte value makes a short reason. Never throws (a value nested too deep to print).
+ */
+export function shown(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = Array.isArray(v) ? '[...]' : '{...}';
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+const got = shown;
 
 export function checkRequiredText(v: unknown): string | Problem {
   if (v === undefined || v === null) return new Problem('is required');
@@ -63,12 +76,15 @@ export function checkRequiredText(v: unknown): string | Problem {
   return t;
 }
 
-/** Empty means absent (null). */
+/** Empty means absent (null); otherwise the limits of required text. */
 export function checkOptionalText(v: unknown): string | null | Problem {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'string') return new Problem(`expected text, got ${got(v)}`);
   const t = v.trim();
-  return t === '' ? null : t;
+  if (t === '') return null;
+  if (t.length > 500) return new Problem('is longer than 500 characters');
+  if (CONTROL.test(t)) return new Problem('contains control characters');
+  return t;
 }
 
 /** Ids may come as numbers in NDJSON exports; they are stored as text. Undefined stays undefined. */

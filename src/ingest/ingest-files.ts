@@ -74,6 +74,8 @@ export interface FileReport {
   /** Member fields stored empty because they were invalid (not counted as rejected). */
   field_problems: number;
   extra_columns: string[];
+  /** More columns were ignored than extra_columns names (see MAX_EXTRA_COLUMNS). */
+  extra_columns_more: boolean;
   error: string | null;
   /** Exit code this file calls for (0 when fine). */
   exit: ExitCode;
@@ -118,7 +120,7 @@ function keepUnpruned(rows: EventRow[], prunedBefore: string, rejects: RejectRow
 }
 
 function emptyReport(path: string, sha256: string | null): FileReport {
-  return { path, sha256, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, field_problems: 0, extra_columns: [], error: null, exit: EXIT.OK };
+  return { path, sha256, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, field_problems: 0, extra_columns: [], extra_columns_more: false, error: null, exit: EXIT.OK };
 }
 
 async function ingestOne(db: Db, path: string, opts: IngestOptions): Promise<FileReport> {
@@ -211,6 +213,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
     rejected: b.rejected,
     field_problems: b.field_problems,
     extra_columns: extra,
+    extra_columns_more: end?.extraColumnsMore ?? false,
   });
   if (failure) return { ...report, status: 'failed', error: failure.message, exit: failure.exitCode };
 

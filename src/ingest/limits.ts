@@ -3,8 +3,16 @@
 /** Small files may decompress to this much whatever their ratio (a tiny file of repeated rows is normal). */
 export const GZIP_FLOOR_BYTES = 1024 * 1024;
 
+/** Ignored columns named in a file's report; past these, the report says there were more. */
+export const MAX_EXTRA_COLUMNS = 100;
+
 /** How much of an over-long record is kept in the rejects table: enough to find it, not to fill the disk. */
 export const REJECT_RAW_CHARS = 1024;
+
+/** Text from the input as the database keeps it for a reject or a field problem: at most REJECT_RAW_CHARS. */
+export function cutRaw(raw: string): string {
+  return raw.length > REJECT_RAW_CHARS ? `${raw.slice(0, REJECT_RAW_CHARS)}... (${raw.length} characters, cut)` : raw;
+}
 
 /**
  * The nesting depth of a JSON value, counted without recursion (a value nested 5,000 deep must not

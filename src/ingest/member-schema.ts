@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { isValidDate } from '../time/datetime.js';
 import { US_STATE_CODES } from '../util/us-states.js';
 import type { FieldProblemRow, MemberRow } from '../store/ingest.js';
-import { optionalText, requiredId } from './fields.js';
+import { optionalText, requiredId, shown } from './fields.js';
+import { cutRaw } from './limits.js';
 
 
 const TRUE = new Set(['true', 'yes', 'y', '1', 't']);
@@ -15,7 +16,7 @@ const FALSE = new Set(['false', 'no', 'n', '0', 'f', '']);
 
 const consent = z
   .union([z.boolean(), z.number(), z.string(), z.null()], {
-    error: (iss) => `${JSON.stringify(iss.input)} is not a yes/no value (use true/false, yes/no or 1/0)`,
+    error: (iss) => `${shown(iss.input)} is not a yes/no value (use true/false, yes/no or 1/0)`,
   })
   .transform((v, ctx): 0 | 1 => {
     if (v === null || v === undefined) return 0;
@@ -23,31 +24,31 @@ const consent = z
     const s = String(v).trim().toLowerCase();
     if (TRUE.has(s)) return 1;
     if (FALSE.has(s)) return 0;
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a yes/no value (use true/false, yes/no or 1/0)` });
+    ctx.addIssue({ code: 'custom', message: `${shown(v)} is not a yes/no value (use true/false, yes/no or 1/0)` });
     return z.NEVER;
   });
 
 const birthDate = optionalText.refine((v) => v === null || isValidDate(v), {
-  error: (iss) => `${JSON.stringify(iss.input)} is not a valid date (expected YYYY-MM-DD)`,
+  error: (iss) => `${shown(iss.input)} is not a valid date (expected YYYY-MM-DD)`,
 });
 
 // ZIPs are text: a number would lose the leading zero of 02134. ZIP+4 is accepted and kept as written.
 const zip = z
   .union([z.string(), z.null()], {
-    error: (iss) => `expected the ZIP code as text (a number loses leading zeros), got ${JSON.stringify(iss.input)}`,
+    error: (iss) => `expected the ZIP code as text (a number loses leading zeros), got ${shown(iss.input)}`,
   })
   .transform((v) => (v ?? '').trim() || null)
   .refine((v) => v === null || /^\d{5}(-?\d{4})?$/.test(v), {
-    error: (iss) => `${JSON.stringify(iss.input)} is not a US ZIP code (expected 5 digits, or ZIP+4)`,
+    error: (iss) => `${shown(iss.input)} is not a US ZIP code (expected 5 digits, or ZIP+4)`,
   });
 
 const email = optionalText.refine((v) => v === null || /^[^\s@]+@[^\s@]+$/.test(v), {
-  error: (iss) => `${JSON.stringify(iss.input)} is not an email address`,
+  error: (iss) => `${shown(iss.input)} is not an email address`,
 });
 
 const state = optionalText
   .refine((v) => v === null || US_STATE_CODES.has(v.toUpperCase()), {
-    error: (iss) => `${JSON.stringify(iss.input)} is not a USPS state code (e.g. MA, PR)`,
+    error: (iss) => `${shown(iss.input)} is not a USPS state code (e.g. MA, PR)`,
   })
   .transform((v) => (v === null ? null : v.toUpperCase()));
 
@@ -78,7 +79,7 @@ export function readMember(fields: Record<string, unknown>, line: number): Membe
     if (input === undefined) continue;
     const r = schema.safeParse(input);
     if (r.success) (values as Record<string, unknown>)[name] = r.data;
-    else problems.push({ line, field: name, value: typeof input === 'string' ? input : JSON.stringify(input), reason: r.error.issues[0]?.message ?? 'is invalid' });
+    else problems.push({ line, field: name, value: cutRaw(typeof input === 'string' ? input : shown(input)), reason: r.error.issues[0]?.message ?? 'is invalid' });
   }
   return {
     row: {

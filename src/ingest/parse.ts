@@ -5,9 +5,9 @@ import { EventInput, toEventRow } from './event-schema.js';
 import { EVENT_FIELDS, EVENT_REQUIRED, MEMBER_FIELDS, MEMBER_REQUIRED } from './field-names.js';
 import { describeIssues } from './fields.js';
 import type { InputLimits } from '../config/limits.js';
-import { jsonDepthExceeds, REJECT_RAW_CHARS } from './limits.js';
+import { cutRaw, jsonDepthExceeds } from './limits.js';
 import { readMember } from './member-schema.js';
-import { readRecords } from './records.js';
+import { type ExtraColumns, readRecords } from './records.js';
 import type { SourceFile } from './source.js';
 import { CHUNK_CHARS } from '../tuning.js';
 
@@ -27,8 +27,10 @@ export interface ParseOptions {
 
 /** A file ended, normally or not: what the store must know once the last rows are committed. */
 export interface ParseEnd {
-  /** Columns (or NDJSON keys) present and ignored. */
+  /** Columns (or NDJSON keys) present and ignored (at most MAX_EXTRA_COLUMNS of them). */
   extraColumns: string[];
+  /** More columns were ignored than extraColumns names. */
+  extraColumnsMore: boolean;
   /** A problem that stopped reading (bad quoting, corrupt gzip, missing columns): rows before it are kept. */
   error?: { message: string; exitCode: ExitCode };
 }
@@ -75,7 +77,7 @@ export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGener
     return c;
   };
   const reject = (line: number, raw: string, reason: string) =>
-    rejects.push({ line, raw: raw.length > REJECT_RAW_CHARS ? `${raw.slice(0, REJECT_RAW_CHARS)}... (${raw.length} characters, cut)` : raw, reason: `line ${line}: ${reason}` });
+    rejects.push({ line, raw: cutRaw(raw), reason: `line ${line}: ${reason}` });
   try {
     for await (const batch of stream.batches) {
       for (const rec of batch) {
@@ -116,10 +118,14 @@ export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGener
     }
   } catch (err) {
     if (!(err instanceof RewardsError)) throw err;
-    yield take({ extraColumns: [...stream.extraColumns].sort(), error: { message: err.message, exitCode: err.exitCode } });
+    yield take({ ...extraOf(stream.extraColumns), error: { message: err.message, exitCode: err.exitCode } });
     return;
   }
-  yield take({ extraColumns: [...stream.extraColumns].sort() });
+  yield take(extraOf(stream.extraColumns));
+}
+
+function extraOf(e: ExtraColumns): Pick<ParseEnd, 'extraColumns' | 'extraColumnsMore'> {
+  return { extraColumns: [...e.names].sort(), extraColumnsMore: e.more };
 }
 
 /** Why an event's properties are refused before they are stored, or null. */

@@ -3,6 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { DataError } from '../errors.js';
 import { CsvReader, type CsvRow, CsvSyntaxError } from './csv.js';
 import type { InputLimits } from '../config/limits.js';
+import { MAX_EXTRA_COLUMNS } from './limits.js';
 import { type Format, readBytes, type SourceFile } from './source.js';
 
 /** One record of an input file, before validation. */
@@ -32,7 +33,23 @@ export interface RecordStream {
    */
   batches: AsyncGenerator<InputRecord[]>;
   /** Names of columns (or NDJSON keys) present and ignored; filled as the file is read. */
-  extraColumns: Set<string>;
+  extraColumns: ExtraColumns;
+}
+
+/**
+ * The ignored columns of a file, for its report: at most MAX_EXTRA_COLUMNS names are kept, so that
+ * an NDJSON file with new keys on every line cannot fill memory (or the report) with their names.
+ */
+export class ExtraColumns {
+  readonly names = new Set<string>();
+  /** More names were seen than are kept. */
+  more = false;
+
+  add(name: string): void {
+    if (this.names.has(name)) return;
+    if (this.names.size < MAX_EXTRA_COLUMNS) this.names.add(name);
+    else this.more = true;
+  }
 }
 
 /** Beyond this a "line" is not a record at all (often a binary or a one-line JSON array): the file fails. */
@@ -46,7 +63,7 @@ function tooLong(raw: string, limit: number): string | null {
 }
 
 export function readRecords(src: SourceFile, spec: FieldSpec, onBytes: (n: number) => void): RecordStream {
-  const extraColumns = new Set<string>();
+  const extraColumns = new ExtraColumns();
   const bytes = readBytes(src, onBytes, spec.limits.gzip_ratio);
   const batches = src.format === 'ndjson' ? ndjsonRecords(src, bytes, spec, extraColumns) : csvRecords(src, src.format, bytes, spec, extraColumns);
   return { batches, extraColumns };
@@ -119,7 +136,7 @@ async function* csvRecords(
   format: Format,
   bytes: AsyncIterable<Buffer>,
   spec: FieldSpec,
-  extra: Set<string>,
+  extra: ExtraColumns,
 ): AsyncGenerator<InputRecord[]> {
   // Bounded memory: an unclosed quote must not buffer the rest of a big file as one field.
   const reader = new CsvReader(format === 'tsv' ? '\t' : ',', Math.max(MAX_LINE_BYTES, spec.limits.record_bytes));
@@ -191,7 +208,7 @@ async function* csvRecords(
   if (!index) throw new DataError(`${src.path}: empty file; an export with no rows still needs its header line`);
 }
 
-async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spec: FieldSpec, extra: Set<string>): AsyncGenerator<InputRecord[]> {
+async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spec: FieldSpec, extra: ExtraColumns): AsyncGenerator<InputRecord[]> {
   // ignoreBOM: a BOM is dropped from the first line only (below), not from the start of every line.
   const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let records = 0;

@@ -148,6 +148,7 @@ async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: N
           rejected: 0,
           field_problems: 0,
           extra_columns: [],
+          extra_columns_more: false,
           error: f.error,
           exit: f.exit,
         };
