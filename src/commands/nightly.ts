@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { EXIT, ReportedError } from '../errors.js';
 import { exportPartner } from '../export/export.js';
 import { partnerKey } from '../export/key.js';
-import { runNightly, type Exporter } from '../nightly/nightly.js';
+import { interruptNight, runNightly, type Exporter } from '../nightly/nightly.js';
 import { VERSION } from '../version.js';
 import { config, contextFrom, ingestTuning, openStore, printJson, say, warn, withLock } from './context.js';
 import { deliverOne } from './deliver.js';
@@ -37,6 +37,10 @@ Examples:
       const asOf = asOfOption(flags.asOf, cfg.config);
       const tuning = ingestTuning(ctx);
       const db = openStore(ctx);
+      // Ahead of withLock's own handler, which releases the lock and lets the signal end the process.
+      const onSignal = (sig: NodeJS.Signals) => interruptNight(db, sig);
+      process.prependOnceListener('SIGINT', onSignal);
+      process.prependOnceListener('SIGTERM', onSignal);
       try {
         const summary = await withLock(db, 'nightly', () =>
           runNightly(db, cfg, {
@@ -77,6 +81,8 @@ Examples:
         if (!ctx.json) say(ctx, line);
         if (summary.exit !== EXIT.OK) throw new ReportedError(summary.exit);
       } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         db.close();
       }
     });

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { collectStatus } from '../status/status.js';
 import { todayInZone } from '../time/datetime.js';
+import { escapeText } from '../util/escape.js';
 import { config, contextFrom, openStore, printJson } from './context.js';
 
 export function register(program: Command): void {
@@ -57,7 +58,8 @@ Examples:
           o.push(`  ${r.partner_id}: ${r.rule === 'period' ? `release ${r.period}` : `as of ${r.period}`}, data through ${r.data_through}, first exported as of ${r.first_as_of}, ${r.members} member(s)`);
         }
         o.push(`campaigns: ${s.campaigns.map((c) => `${c.id} ${c.phase.replace('_', ' ')}`).join(', ') || 'none'}`);
-        ctx.stdout.write(o.join('\n') + '\n');
+        // File names and errors come from input: one line each, control characters escaped.
+        ctx.stdout.write(o.map(escapeText).join('\n') + '\n');
       } finally {
         db.close();
       }

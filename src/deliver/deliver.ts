@@ -9,7 +9,7 @@
  * folder it did not upload itself.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Partner } from '../config/schema.js';
@@ -27,7 +27,11 @@ import {
 } from '../store/deliveries.js';
 import { crashPoint } from '../util/crash-point.js';
 import { escapeText } from '../util/escape.js';
+import { writeNewFile } from '../util/durable.js';
 import { checkIdentity, parseListing, q, SftpError, SftpSession, type SftpTarget } from './sftp.js';
+
+/** What deliver stages in its private temp folder (encrypted files, SHA256SUMS): the owner's only. */
+const STAGE_MODE = 0o600;
 
 export type DeliveryConfig = NonNullable<Partner['delivery']>;
 
@@ -120,12 +124,12 @@ async function outgoing(plain: Outgoing[], pgpKey: string | undefined, stage: st
       const message = await openpgp.createMessage({ binary: readFileSync(f.path) });
       const enc = Buffer.from((await openpgp.encrypt({ message, encryptionKeys: recipient, format: 'binary' })) as Uint8Array);
       const name = `${f.name}.pgp`;
-      writeFileSync(join(stage, name), enc, { mode: 0o600 });
+      writeNewFile(join(stage, name), enc, STAGE_MODE);
       files.push({ name, path: join(stage, name), bytes: enc.length, sha256: createHash('sha256').update(enc).digest('hex') });
     }
   } else files.push(...plain);
   const sums = Buffer.from(files.map((f) => `${f.sha256}  ${f.name}\n`).join(''));
-  writeFileSync(join(stage, 'SHA256SUMS'), sums, { mode: 0o600 });
+  writeNewFile(join(stage, 'SHA256SUMS'), sums, STAGE_MODE);
   files.push({ name: 'SHA256SUMS', path: join(stage, 'SHA256SUMS'), bytes: sums.length, sha256: createHash('sha256').update(sums).digest('hex') });
   return files;
 }
@@ -175,7 +179,7 @@ export async function deliver(db: Db, o: DeliverOptions): Promise<DeliverResult>
   let attempts = 0;
   try {
     const files = await outgoing(plain, d.pgp_recipient_key, stage, o.where);
-    writeFileSync(join(stage, '_SUCCESS'), '', { mode: 0o600 });
+    writeNewFile(join(stage, '_SUCCESS'), '', STAGE_MODE);
     const describe = (fs: Outgoing[]) => JSON.stringify(fs.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })));
     const total = files.reduce((n, f) => n + f.bytes, 0);
     // One row per export: a failed or killed delivery is taken up again, with the folder it chose.

@@ -1,9 +1,9 @@
 /** The nightly inbox: which files wait (regular files only) and archiving them once ingested. */
-import { existsSync, lstatSync, readdirSync, renameSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { fsError, RewardsError } from '../errors.js';
+import { CantCreateError, fsError, RewardsError } from '../errors.js';
 import { formatFromName } from '../ingest/source.js';
-import { fsyncDir, makeOwnDir } from '../util/durable.js';
+import { makeOwnDir, moveNoReplace } from '../util/durable.js';
 
 /** What an inbox entry is when it is not a regular file. */
 function typeOf(st: Stats): string {
@@ -49,19 +49,20 @@ export function inboxFiles(dir: string): { files: string[]; notRegular: { path: 
   return { files: files.map((f) => f.path), notRegular };
 }
 
-/** Moves an ingested file to the archive folder; a name already there gets a numeric suffix. */
+/**
+ * Moves an ingested file to the archive folder; a name already there gets a numeric suffix. Nothing
+ * in the archive is ever replaced (util/durable.ts, moveNoReplace).
+ */
 export function archiveFile(file: string, archiveDir: string): string {
   try {
     makeOwnDir(archiveDir);
     const name = basename(file);
-    let target = join(archiveDir, name);
-    for (let i = 1; existsSync(target); i++) {
-      const ext = name.endsWith('.gz') ? extname(name.slice(0, -3)) + '.gz' : extname(name);
-      target = join(archiveDir, `${name.slice(0, name.length - ext.length)}.${i}${ext}`);
+    const ext = name.endsWith('.gz') ? extname(name.slice(0, -3)) + '.gz' : extname(name);
+    for (let i = 0; i < 10_000; i++) {
+      const target = join(archiveDir, i === 0 ? name : `${name.slice(0, name.length - ext.length)}.${i}${ext}`);
+      if (moveNoReplace(file, target)) return target;
     }
-    renameSync(file, target);
-    fsyncDir(archiveDir);
-    return target;
+    throw new CantCreateError(`${archiveDir}: 10,000 files named like ${name} already; clear the archive folder and rerun`);
   } catch (err) {
     if (err instanceof RewardsError) throw err;
     throw fsError(err, archiveDir, 'write');

@@ -1,4 +1,5 @@
 /** The cron job: ingest the inbox, run every night not yet run, write the exports due, prune, and record the night. */
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LoadedConfig } from '../config/load.js';
@@ -7,8 +8,9 @@ import { applyRun, planRun, prepareRollups, repairGrantFiles } from '../grants/r
 import { ingestFiles, type FileReport } from '../ingest/ingest-files.js';
 import { applyPrune, prunePlan } from '../retention/prune.js';
 import type { Db } from '../store/db.js';
+import { busyError } from '../store/lock.js';
 import { undeliveredExports } from '../store/deliveries.js';
-import { beginNightly, finishNightly, hasExport, lastCompletedNightlyAsOf } from '../store/nightly.js';
+import { beginNightly, failRunningNightly, finishNightly, hasExport, lastCompletedNightlyAsOf } from '../store/nightly.js';
 import { todayInZone } from '../time/datetime.js';
 import { archiveFile, inboxFiles } from './inbox.js';
 import { exportDue, nightsToRun } from './schedule.js';
@@ -92,14 +94,36 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
   };
   try {
     return await night(db, cfg, opts, summary);
-  } catch (err) {
+  } catch (caught) {
+    // A statement that waited past busy_timeout is 75 (retry later) here as on the command line.
+    const err = (caught as { code?: string })?.code?.startsWith('SQLITE_BUSY') ? busyError(db.name) : caught;
     // Whatever stopped the night, its row ends with a status and a code: never left 'running'.
     const exit = err instanceof RewardsError ? err.exitCode : EXIT.BUG;
     summary.status = 'failed';
     summary.exit = exit;
     summary.steps.push({ step: 'night', ok: false, exit, error: (err as Error)?.message ?? String(err) });
-    finishNightly(db, id, 'failed', exit, summary);
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      finishNightly(db, id, 'failed', exit, summary);
+    } catch {
+      // The database itself is what failed (still busy, say): the next night closes this row.
+    }
     throw err;
+  }
+}
+
+/**
+ * Ends the running night as failed because `signal` stops the process: its exit code is the status
+ * a shell reports for that signal (128 + its number: 130 for SIGINT, 143 for SIGTERM). What the
+ * night had open is rolled back, as the end of the process would. Never throws: when the database
+ * cannot be written now, the next night closes the row.
+ */
+export function interruptNight(db: Db, signal: NodeJS.Signals): void {
+  try {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    failRunningNightly(db, 128 + (constants.signals[signal] ?? 0), `stopped by ${signal}; the next night finishes what is missing`);
+  } catch {
+    // left 'running' until the next night closes it
   }
 }
 

@@ -39,27 +39,30 @@ const DB_MODE = 0o600;
 
 /**
  * Creates the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
- * database's mode), or makes an existing one private, with a warning, when others could read it.
+ * database's mode), or makes an existing one private, with a warning, when others could read it:
+ * the database, its -wal and its -shm each (another program may have made them).
  */
 function privateFile(path: string, onWarning?: (message: string) => void): void {
-  let st;
   try {
-    st = statSync(path);
+    statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     makeDir(dirname(path));
     closeSync(createExclusive(path, DB_MODE));
     return;
   }
-  if ((st.mode & 0o077) === 0) return;
   for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    let st;
     try {
-      chmodSync(f, DB_MODE);
+      st = statSync(f);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
     }
+    if ((st.mode & 0o077) === 0) continue;
+    chmodSync(f, DB_MODE);
+    onWarning?.(`${f}: was readable by others (mode ${(st.mode & 0o777).toString(8)}); the database holds personal data, so it is now 0600`);
   }
-  onWarning?.(`${path}: the database was readable by others (mode ${(st.mode & 0o777).toString(8)}); it holds personal data, so it is now 0600`);
 }
 
 /** The database this process opened last: what a "database is busy" error names (cli.ts). */

@@ -14,8 +14,15 @@ export interface NightlyRow {
 /**
  * Starts the record of a night. A night is one row per as-of date: rerunning it (after a crash, or
  * to finish a failed step) takes over that row, so a repaired night looks like an uninterrupted one.
+ * The caller holds the lock, so a row of another date still 'running' is a night that was killed
+ * before it could record its end: it is closed as failed, with no exit code (it had none).
  */
 export function beginNightly(db: Db, asOf: string): number {
+  stmt(db, `UPDATE nightly_runs SET status = 'failed', finished_at = ?, summary = ? WHERE status = 'running' AND as_of <> ?`).run(
+    nowIso(),
+    JSON.stringify({ steps: [{ step: 'night', ok: false, exit: null, error: 'the process was killed before it could record the end of the night' }] }),
+    asOf,
+  );
   const open = stmt(db, `SELECT nightly_id FROM nightly_runs WHERE as_of = ? ORDER BY nightly_id DESC LIMIT 1`)
     .pluck()
     .get(asOf) as number | undefined;
@@ -42,7 +49,7 @@ export function lastCompletedNightlyAsOf(db: Db): string | null {
 }
 
 export function latestNightly(db: Db): NightlyRow | undefined {
-  return stmt(db, 'SELECT * FROM nightly_runs ORDER BY nightly_id DESC LIMIT 1').get() as NightlyRow | undefined;
+  return stmt(db, 'SELECT * FROM nightly_runs ORDER BY started_at DESC, nightly_id DESC LIMIT 1').get() as NightlyRow | undefined;
 }
 
 export function hasExport(db: Db, partnerId: string, asOf: string): boolean {
@@ -51,4 +58,16 @@ export function hasExport(db: Db, partnerId: string, asOf: string): boolean {
 
 export function hasRunFor(db: Db, asOf: string): boolean {
   return stmt(db, `SELECT 1 FROM runs WHERE as_of = ? AND status = 'complete' LIMIT 1`).get(asOf) !== undefined;
+}
+
+/**
+ * Ends the night this process is running as failed with `exitCode` (a signal stopped it): the
+ * caller holds the lock, so the one row still 'running' is its own.
+ */
+export function failRunningNightly(db: Db, exitCode: number, error: string): void {
+  stmt(db, `UPDATE nightly_runs SET status = 'failed', exit_code = ?, finished_at = ?, summary = ? WHERE status = 'running'`).run(
+    exitCode,
+    nowIso(),
+    JSON.stringify({ steps: [{ step: 'night', ok: false, exit: exitCode, error }] }),
+  );
 }

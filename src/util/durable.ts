@@ -5,11 +5,12 @@
  *   an error, never followed) and given their mode with fchmod, which the umask does not touch;
  * - a file that replaces another is written under an unpredictable temporary name, fsynced, renamed
  *   over the target, and the folder fsynced: readers see the old content or the new, never a part;
- * - folders are created 0750 (each level the tool creates; existing ones are left as they are).
+ * - folders are created 0750 (each level the tool creates; existing ones are left as they are);
+ * - a file moved into a folder never replaces what stands at its new name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { chmodSync, closeSync, constants, fchmodSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CantCreateError, fsError } from '../errors.js';
 import { crashPoint } from './crash-point.js';
 import { escapeText } from './escape.js';
@@ -36,10 +37,11 @@ export function createExclusive(path: string, mode = FILE_MODE): number {
 
 /** Creates a folder and any missing parents, each new level with DIR_MODE whatever the umask. */
 export function makeDir(dir: string, mode = DIR_MODE): void {
-  const first = mkdirSync(dir, { recursive: true, mode });
-  if (first === undefined) return; // it existed
-  // mkdir's mode passes through the umask: set it on each level this call created.
-  for (let d = dir; ; d = dirname(d)) {
+  const created = mkdirSync(dir, { recursive: true, mode });
+  if (created === undefined) return; // it existed
+  // mkdir's mode passes through the umask: set it on each level this call created, and no other.
+  const first = resolve(created);
+  for (let d = resolve(dir); ; d = dirname(d)) {
     chmodSync(d, mode);
     if (d === first || dirname(d) === d) break;
   }
@@ -177,4 +179,42 @@ export function writeNewFile(path: string, content: string | Buffer, mode = FILE
     throw fsError(err, path, 'write');
   }
   return { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
+}
+
+/**
+ * Moves `file` to `target` unless something already stands there; returns false then. link(2)
+ * refuses an existing name, a link planted there included, where rename(2) would replace it. A
+ * move interrupted between the link and the unlink left `target` as the same file: it is finished.
+ * Both folders are fsynced. Filesystems without hard links get a rename after a check.
+ */
+export function moveNoReplace(file: string, target: string): boolean {
+  try {
+    linkSync(file, target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      const [a, b] = [lstatSync(file), lstatSync(target)];
+      if (a.dev !== b.dev || a.ino !== b.ino) return false;
+    } else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') {
+      if (exists(target)) return false;
+      renameSync(file, target);
+      fsyncDir(dirname(target));
+      fsyncDir(dirname(file));
+      return true;
+    } else throw err;
+  }
+  unlinkSync(file);
+  fsyncDir(dirname(target));
+  fsyncDir(dirname(file));
+  return true;
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
