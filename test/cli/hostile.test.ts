@@ -124,8 +124,26 @@ describe('files the tool creates', () => {
       });
       expect(r.status, r.stderr).toBe(0);
       expect(mode(w.db)).toBe('600');
-      for (const d of ['out', 'out/grants', 'archive', 'archive/2026-03-31', 'out/outbox', 'out/outbox/globex']) expect(mode(join(w.dir, d)), d).toBe('750');
+      // The export's version folder (out/outbox/globex/2026-03-31 links to it) is one the tool creates too.
+      for (const d of ['out', 'out/grants', 'archive', 'archive/2026-03-31', 'out/outbox', 'out/outbox/globex', 'out/outbox/globex/2026-03-31']) {
+        expect(mode(join(w.dir, d)), d).toBe('750');
+      }
       for (const f of w.files('out/grants')) expect(mode(join(w.dir, 'out/grants', f)), f).toBe('640');
+      const exported = readdirSync(join(w.dir, 'out/outbox/globex/2026-03-31'));
+      expect(exported).toContain('members.csv');
+      for (const f of exported) expect(mode(join(w.dir, 'out/outbox/globex/2026-03-31', f)), f).toBe('640');
+
+      // The -wal and -shm files, as a process killed in the middle of a load leaves them.
+      const dir = tempDir();
+      const db = join(dir, 'sub/r.db');
+      writeFileSync(join(dir, 'e.csv'), 'user_id,event_type,occurred_at\nu1,s,2026-03-01T10:00:00Z\n');
+      const killed = spawnSync('sh', ['-c', `umask ${umask.toString(8)} && exec "$0" "$@"`, BIN, '--db', db, 'ingest', join(dir, 'e.csv')], {
+        env: cliEnv({ REWARDS_CRASH_AT: 'ingest:chunk' }),
+        encoding: 'utf8',
+      });
+      expect(killed.signal).toBe('SIGKILL');
+      for (const f of [db, `${db}-wal`, `${db}-shm`]) expect(mode(f), f).toBe('600');
+      expect(mode(join(dir, 'sub'))).toBe('750');
     });
   }
 
@@ -133,10 +151,15 @@ describe('files the tool creates', () => {
     const w = nightly();
     expect(w.cli(['nightly', '--as-of', '2026-03-31', '--quiet']).code).toBe(0);
     chmodSync(w.db, 0o644);
+    // A -wal left readable by another program (the database itself private) is tightened too.
+    writeFileSync(`${w.db}-wal`, '');
+    chmodSync(`${w.db}-wal`, 0o604);
     const r = w.cli(['status']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('the database was readable by others (mode 644)');
+    expect(r.stderr).toContain(`${w.db}: was readable by others (mode 644); the database holds personal data, so it is now 0600`);
+    expect(r.stderr).toContain(`${w.db}-wal: was readable by others (mode 604)`);
     expect(mode(w.db)).toBe('600');
+    expect(w.cli(['status']).stderr).toBe('');
   });
 
   it('links planted where the tool writes are never followed and nothing outside its folders changes', () => {
@@ -236,5 +259,135 @@ describe('members with bad fields keep their rewards', () => {
       `1,${file},2,field,zip,"""ABCDE"" is not a US ZIP code (expected 5 digits, or ZIP+4)",ABCDE`,
     ]);
     expect(sqliteValue(db, 'SELECT field_problems FROM batches')).toBe(4);
+  });
+});
+
+describe('the archive', () => {
+  it('a link planted at an archive name is never replaced or followed: the file gets the next name', () => {
+    const w = nightly();
+    const outside = join(w.dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'victim.txt'), 'untouched');
+    mkdirSync(join(w.dir, 'archive/2026-03-31'), { recursive: true });
+    const planted = join(w.dir, 'archive/2026-03-31/events-2026-03-01.csv');
+    symlinkSync(join(outside, 'victim.txt'), planted);
+    const r = w.cli(['nightly', '--as-of', '2026-03-31', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(planted).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(outside, 'victim.txt'), 'utf8')).toBe('untouched');
+    expect(w.files('archive/2026-03-31').sort()).toEqual(['events-2026-03-01.1.csv', 'events-2026-03-01.csv', 'members-2026-03-20.csv']);
+    expect(lstatSync(join(w.dir, 'archive/2026-03-31/events-2026-03-01.1.csv')).isFile()).toBe(true);
+    expect(w.files('inbox/events')).toEqual([]);
+  });
+});
+
+describe('a night always ends with a status', () => {
+  it('a signal ends it as failed with 128 + the signal number; a night killed with -9 is closed by the next night', () => {
+    const w = nightly(() => true);
+    // SIGTERM at a known point in the load: the night records its end, releases the lock, and dies of the signal.
+    const term = w.cli(['nightly', '--as-of', '2026-03-31'], { env: { REWARDS_CRASH_AT: 'ingest:chunk#3', REWARDS_CRASH_SIGNAL: 'SIGTERM' } });
+    expect(term.signal).toBe('SIGTERM');
+    expect(w.query('SELECT as_of, status, exit_code FROM nightly_runs')).toEqual([{ as_of: '2026-03-31', status: 'failed', exit_code: 143 }]);
+    expect(w.query('SELECT count(*) AS n FROM lock')).toEqual([{ n: 0 }]);
+    expect(w.cli(['status']).stdout).toContain('last nightly: as of 2026-03-31, failed (exit 143)');
+
+    // kill -9 of another date's night: its row stays 'running' until the next night, which closes it.
+    const killed = w.cli(['nightly', '--as-of', '2026-03-30'], { env: { REWARDS_CRASH_AT: 'ingest:chunk#2' } });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(w.query("SELECT status FROM nightly_runs WHERE as_of = '2026-03-30'")).toEqual([{ status: 'running' }]);
+    const r = w.cli(['nightly', '--as-of', '2026-03-31', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(w.query('SELECT as_of, status, exit_code FROM nightly_runs ORDER BY as_of')).toEqual([
+      { as_of: '2026-03-30', status: 'failed', exit_code: null },
+      { as_of: '2026-03-31', status: 'ok', exit_code: 0 },
+    ]);
+    expect(w.cli(['status']).stdout).toContain('last nightly: as of 2026-03-31, ok (exit 0)');
+  });
+});
+
+describe('no input of any shape stops a load or exits 1', () => {
+  it('odd NDJSON shapes are rejected one by one with a reason; the good rows are kept', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'r.db');
+    const ok = '"event_type":"x","occurred_at":"2026-03-01T10:00:00Z"';
+    const lines = [
+      '[]',
+      'null',
+      '"text"',
+      '42',
+      '{"user_id":{},"event_type":[],"occurred_at":{}}',
+      `{"user_id":"u1",${ok},"properties":"[1,2]"}`,
+      `{"__proto__":{"user_id":"x"},"user_id":"u2",${ok},"properties":{"__proto__":{"a":1},"constructor":1}}`,
+      `{"user_id":12345678901234567890,${ok}}`,
+      `{"user_id":"u3",${ok},"timezone":{"a":1}}`,
+      `{"user_id":"u4",${ok},"event_id":1e400}`,
+      `{"user_id":"u5\\u0000\\n",${ok}}`,
+      `{"user_id":true,${ok}}`,
+      `{"user_id":"u6",${ok},"properties":{"a":"\\ud800"}}`,
+      `{"user_id":{"k":"${'v'.repeat(200_000)}"},${ok}}`,
+      `{"user_id":"u7",${ok},"properties":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`,
+      `{"user_id":"u8",${ok}}`,
+    ];
+    const file = join(dir, 'shapes.ndjson');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const r = await runCli(['--db', db, '--json', 'ingest', '--max-reject-rate', '1', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).totals).toMatchObject({ rows: 16, inserted: 3, rejected: 13 });
+    expect(sqlite(db, 'SELECT user_id FROM events ORDER BY user_id')).toEqual([{ user_id: 'u2' }, { user_id: 'u6' }, { user_id: 'u8' }]);
+    const reasons = sqlite<{ line: number; reason: string }>(db, 'SELECT line, reason FROM rejects ORDER BY line');
+    expect(reasons.map((x) => x.line)).toEqual([1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 14, 15]);
+    expect(reasons[0]!.reason).toBe('line 1: expected a JSON object, got an array');
+    expect(reasons[9]!.reason).toBe('line 11: user_id: contains control characters');
+    // A value of 200,000 characters is quoted in 80; the 100,000-deep array names the depth limit.
+    expect(reasons[11]!.reason).toMatch(/^line 14: user_id: expected text or an integer, got \{"k":"v+\.\.\.$/);
+    expect(reasons[11]!.reason.length).toBeLessThan(140);
+    expect(reasons[12]!.reason).toContain('--max-json-depth');
+  });
+
+  it('a file with a new key on every line names 100 of the ignored columns, and says there were more', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'keys.ndjson');
+    const rows = Array.from({ length: 300 }, (_, i) => `{"user_id":"u${i}","event_type":"x","occurred_at":"2026-03-01T10:00:00Z","extra_${i}":1}`);
+    writeFileSync(file, rows.join('\n') + '\n');
+    const json = await runCli(['--db', join(dir, 'r.db'), '--json', 'ingest', file]);
+    expect(json.code, json.stderr).toBe(0);
+    const f = JSON.parse(json.stdout).files[0];
+    expect(f.inserted).toBe(300);
+    expect(f.extra_columns).toHaveLength(100);
+    expect(f.extra_columns_more).toBe(true);
+    const plain = await runCli(['--db', join(dir, 'r2.db'), 'ingest', file]);
+    expect(plain.stderr).toMatch(/ignored column\(s\): extra_0, extra_1, .* and more \(only the first 100 are named\)$/m);
+    expect(plain.stderr.length).toBeLessThan(3000);
+  });
+
+  it('a member field of 300,000 characters or with control characters: stored empty, kept short in the problems, the member kept', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'r.db');
+    const file = join(dir, 'members.csv');
+    writeFileSync(file, `user_id,email,first_name,partner\nm1,${'x'.repeat(300_000)}@example.com,"Ann\x1b[2J",acme\n`);
+    const r = await runCli(['--db', db, '--json', 'ingest', '--kind', 'members', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sqlite(db, 'SELECT user_id, email, first_name, partner FROM members')).toEqual([{ user_id: 'm1', email: null, first_name: null, partner: 'acme' }]);
+    const problems = sqlite<{ field: string; reason: string; n: number }>(db, 'SELECT field, reason, length(value) AS n FROM field_problems ORDER BY field');
+    expect(problems.map((p) => [p.field, p.reason])).toEqual([
+      ['email', 'is longer than 500 characters'],
+      ['first_name', 'contains control characters'],
+    ]);
+    expect(problems[0]!.n).toBeLessThan(1100);
+    const rej = await runCli(['--db', db, 'rejects']);
+    expect(rej.stdout).toContain('... (300012 characters, cut)');
+  });
+});
+
+describe('what status prints', () => {
+  it('escapes control characters in file names from the inbox', () => {
+    const w = nightly();
+    expect(w.cli(['nightly', '--as-of', '2026-03-31', '--quiet']).code).toBe(0);
+    writeFileSync(join(w.dir, 'inbox/events', 'e\n\x1b[31mlast nightly: ok.csv'), 'user_id,event_type,occurred_at\n');
+    const r = w.cli(['status']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('e\\n\\x1b[31mlast nightly: ok.csv');
+    expect(r.stdout).not.toContain('\x1b');
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('last nightly:'))).toHaveLength(1);
   });
 });

@@ -28,7 +28,7 @@ async function read(content: string | Buffer, opts: ReadOpts = {}): Promise<{ re
   const stream = readRecords(src, { fields: opts.fields ?? ['a', 'b'], required: opts.required ?? ['a'], map: opts.map ?? {}, limits: DEFAULT_LIMITS }, () => {});
   const records: InputRecord[] = [];
   for await (const b of stream.batches) records.push(...b);
-  return { records, extra: [...stream.extraColumns].sort() };
+  return { records, extra: [...stream.extraColumns.names].sort() };
 }
 
 async function readError(content: string | Buffer, opts: ReadOpts = {}): Promise<string> {
