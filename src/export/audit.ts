@@ -58,11 +58,8 @@ export interface Interval {
 const highsLoader = highsPackage as unknown as (options?: InitOptions) => Promise<Highs>;
 type HighsSolver = Highs;
 let solver: Promise<HighsSolver> | null = null;
-/**
- * The solver is a WebAssembly module, loaded once. The export asks for it when it starts, so that
- * it compiles while the files are written.
- */
-export function highs(): Promise<HighsSolver> {
+/** The solver is a WebAssembly module, loaded once and only when a table has hidden cells. */
+function highs(): Promise<HighsSolver> {
   // The problems here are tiny: V8's optimising tier would spend longer compiling the solver's large
   // module (and 80 MB) than the solves take. Set before the module is compiled; nothing else here
   // uses WebAssembly.

@@ -36,7 +36,6 @@ import {
 } from './deidentify.js';
 import { fsyncDir, writeNewFile } from '../util/durable.js';
 import { CsvFileWriter, discardStaging, type FileInfo, prepareStaging, publish } from './files.js';
-import { highs } from './audit.js';
 import { kAnonymise } from './kanon.js';
 import { GrantTally, grantsTables, MemberTally, membersTable, SUMMARY_HEADER } from './summary.js';
 import { EXPORT_YIELD_ROWS } from '../tuning.js';
@@ -155,7 +154,6 @@ export async function exportPartner(db: Db, o: ExportOptions): Promise<ExportRes
   const through = release.through;
   const windows = campaignWindows(o.config.campaigns, partner.campaigns, through, precision);
   const prior = findRelease(db, partner.id, release.period, release.rule);
-  highs().catch(() => {}); // loads while the files are written; a failure surfaces at the audit
 
   let staging: string | null = null;
   const open: CsvFileWriter[] = [];
