@@ -38,3 +38,8 @@ export const EXPORT_YIELD_ROWS = 20_000;
 
 /** How long a statement waits for another connection's transaction before the command exits 75, ms. */
 export const BUSY_TIMEOUT_MS = 10_000;
+
+/** Rows per FETCH from a PostgreSQL cursor: one round trip to the server per this many rows, and at most this many in memory. */
+export const PG_FETCH_ROWS = 10_000;
+/** Rows buffered before each COPY into PostgreSQL's staging tables: few round trips, bounded memory. */
+export const PG_COPY_ROWS = 20_000;

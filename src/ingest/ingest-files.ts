@@ -180,9 +180,9 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
       sinceCommit += c.rows.length + c.rejects.length;
       if (opts.kind === 'events') {
         const rows = prunedBefore === null ? (c.rows as EventRow[]) : keepUnpruned(c.rows as EventRow[], prunedBefore, rejects);
-        commitEventChunk(db, batch.batch_id, rows, rejects, records);
+        commitEventChunk(db, window, batch.batch_id, rows, rejects, records);
       } else {
-        commitMemberChunk(db, batch.batch_id, c.rows as MemberRow[], rejects, c.problems, records);
+        commitMemberChunk(db, window, batch.batch_id, c.rows as MemberRow[], rejects, c.problems, records);
       }
       crashPoint('ingest:chunk');
       if (sinceCommit >= commitEvery && !end) {

@@ -17,7 +17,7 @@ export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: 
   const inbox = cfg.resolvePath(cfg.config.paths.inbox);
   const runs = recentRuns(db, 10);
   return {
-    database: { path: dbPath, bytes: databaseBytes(dbPath), rows: tableCounts(db) },
+    database: { path: db.name, bytes: databaseBytes(db, dbPath), rows: tableCounts(db) },
     last_nightly: n
       ? { nightly_id: n.nightly_id, as_of: n.as_of, status: n.status, exit_code: n.exit_code, started_at: n.started_at, finished_at: n.finished_at, summary: n.summary ? JSON.parse(n.summary) : null }
       : null,

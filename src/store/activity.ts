@@ -81,7 +81,7 @@ function rowsQuery(read: RollupRead, src: ActivitySource, who: Who, merged: bool
     case 'source': {
       const stored = `SELECT a.user_id, a.local_date, a.events FROM source_activity a WHERE a.source_id = @sourceId AND ${filter} AND ${window}`;
       if (!merged || !read.overlay) return { sql: stored, params };
-      return { sql: `SELECT user_id, local_date, sum(events) AS events FROM (${stored} UNION ALL ${temp}) GROUP BY user_id, local_date`, params };
+      return { sql: `SELECT user_id, local_date, sum(events) AS events FROM (${stored} UNION ALL ${temp}) u GROUP BY user_id, local_date`, params };
     }
   }
 }
@@ -150,13 +150,13 @@ export function activityOfUser(db: Db, read: RollupRead, src: ActivitySource, fr
   const q = rowsQuery(read, src, { users: [user] }, true);
   // ORDER BY the rollups' key order: by local_date alone, SQLite reads every member's rows of the type
   // through the (event_type, local_date) index to skip a sort of one member's few.
-  return stmt(db, `SELECT user_id, local_date, events FROM (${q.sql}) ORDER BY user_id, local_date`).all({ ...q.params, from, to }) as ActivityRow[];
+  return stmt(db, `SELECT user_id, local_date, events FROM (${q.sql}) r ORDER BY user_id, local_date`).all({ ...q.params, from, to }) as ActivityRow[];
 }
 
 /** How many (eligible) members have counted activity in [from, to]. */
 export function countActiveMembers(db: Db, read: RollupRead, src: ActivitySource, from: string, to: string): number {
   const q = rowsQuery(read, src, 'everyone', true);
-  return stmt(db, `SELECT count(DISTINCT user_id) FROM (${q.sql})`).pluck().get({ ...q.params, from, to }) as number;
+  return stmt(db, `SELECT count(DISTINCT user_id) FROM (${q.sql}) r`).pluck().get({ ...q.params, from, to }) as number;
 }
 
 /**
@@ -198,7 +198,7 @@ export function changedUsers(
     o.to > o.lastAsOf
       ? [`${fresh} UNION ${covered}`, [o.sinceSeq, ...o.eventTypes, ...o.eventTypes, o.lastAsOf, o.to]]
       : [fresh, [o.sinceSeq, ...o.eventTypes]];
-  const lists = stmt(db, `SELECT event_type, json_group_array(DISTINCT user_id) FROM (${sql}) GROUP BY event_type`).raw().all(...params) as [string, string][];
+  const lists = stmt(db, `SELECT event_type, json_group_array(DISTINCT user_id) FROM (${sql}) c GROUP BY event_type`).raw().all(...params) as [string, string][];
   for (const [t, users] of lists) for (const u of JSON.parse(users) as string[]) byType.get(t)!.add(u);
   // Member records replaced since: the partner, hence eligibility, may have changed. members has
   // no index on batch_id, so this reads them all: only when a members batch came in since.

@@ -1,5 +1,5 @@
 /** A campaign's stored state between runs: its budget spent, its watermark, the grants waiting for budget, and totals per rule. */
-import { type Db, stmt } from './db.js';
+import { type Db, insertRows, postgres, stmt } from './db.js';
 
 export function campaignSpent(db: Db, campaignId: string): number {
   return (stmt(db, 'SELECT coalesce(sum(amount_cents), 0) FROM grants WHERE campaign_id = ?').pluck().get(campaignId) as number) ?? 0;
@@ -76,9 +76,15 @@ export function saveCampaignStates(db: Db, states: CampaignStateUpdate[]): void 
         members_watermark: s.members_watermark,
         over_budget: s.over_budget,
       });
-      if (s.stored === undefined) {
+      // On PostgreSQL a statement per changed row is a round trip each: rewritten whole, by COPY.
+      if (s.stored === undefined || postgres(db)) {
         clear.run(s.campaign_id);
-        for (const w of s.waiting) add.run(s.campaign_id, w.rule_id, w.user_id, w.seq, w.earned_on);
+        insertRows(
+          db,
+          'campaign_over_budget',
+          ['campaign_id', 'rule_id', 'user_id', 'seq', 'earned_on'],
+          s.waiting.map((w) => [s.campaign_id, w.rule_id, w.user_id, w.seq, w.earned_on]),
+        );
         continue;
       }
       // Both lists in one order, walked side by side.

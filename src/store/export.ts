@@ -6,7 +6,7 @@
  * the aggregates are read from that table as rows. TEMP tables live in SQLite's temp store, which
  * spills to disk: memory stays flat however many members there are.
  */
-import { type Db, stmt } from './db.js';
+import { type Db, postgres, sqlite, stmt } from './db.js';
 import { EXPORT_MAIN_CACHE_KIB, EXPORT_TEMP_CACHE_KIB } from '../tuning.js';
 
 
@@ -80,12 +80,15 @@ export interface SnapshotOptions {
  */
 export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
   const { partnerId, requireConsent, windows, dayPrecision, functions: f } = o;
-  const opts = { deterministic: true, varargs: false } as const;
+  const lite = sqlite(db);
   const text = (v: unknown) => (typeof v === 'string' ? v : null);
-  db.function('export_pseudonym', opts, (u: unknown) => f.pseudonym(String(u)));
-  db.function('export_birth_year', opts, (d: unknown) => f.birthYear(text(d)));
-  db.function('export_zip3', opts, (z: unknown) => f.zip3(text(z)));
-  db.function('export_state', opts, (z: unknown, s: unknown) => f.state(text(z), text(s)));
+  if (lite) {
+    const opts = { deterministic: true, varargs: false } as const;
+    lite.function('export_pseudonym', opts, (u: unknown) => f.pseudonym(String(u)));
+    lite.function('export_birth_year', opts, (d: unknown) => f.birthYear(text(d)));
+    lite.function('export_zip3', opts, (z: unknown) => f.zip3(text(z)));
+    lite.function('export_state', opts, (z: unknown, s: unknown) => f.state(text(z), text(s)));
+  }
   snapshots.set(db, {
     owns: !db.inTransaction,
     mainCache: db.pragma('main.cache_size', { simple: true }) as number,
@@ -121,6 +124,7 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
       -- What activity.csv counts: per campaign, event type of its rules and period ('' at day
       -- precision), the local dates [start_date, end_date], numbered in file order.
       CREATE TEMP TABLE export_slot (
+        slot_no     INTEGER PRIMARY KEY,
         campaign_id TEXT NOT NULL,
         event_type  TEXT NOT NULL,
         period      TEXT NOT NULL,
@@ -130,12 +134,29 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
     `);
     const consent = requireConsent ? 'AND share_consent = 1' : '';
     // members_export (migration 007) holds every column read here, in user_id order.
-    db.prepare(
-      `INSERT INTO temp.export_pop (user_id, member, birth_year, zip3, state)
-       SELECT user_id, export_pseudonym(user_id), export_birth_year(birth_date), export_zip3(zip), export_state(zip, state)
-       FROM members WHERE partner = ? ${consent}
-       ORDER BY user_id`,
-    ).run(partnerId);
+    const pg = postgres(db);
+    if (pg) {
+      // No functions of the process inside PostgreSQL: the members are read, their fields turned
+      // into what may leave here, and copied into the TEMP table in batches.
+      const rows = db.prepare(`SELECT user_id, birth_date, zip, state FROM members WHERE partner = ? ${consent} ORDER BY user_id`).raw().iterate(partnerId);
+      let batch: unknown[][] = [];
+      for (const r of rows as IterableIterator<[string, unknown, unknown, unknown]>) {
+        batch.push([r[0], f.pseudonym(r[0]), f.birthYear(text(r[1])), f.zip3(text(r[2])), f.state(text(r[2]), text(r[3]))]);
+        if (batch.length >= 10_000) {
+          pg.copyRows('export_pop', ['user_id', 'member', 'birth_year', 'zip3', 'state'], batch);
+          batch = [];
+        }
+      }
+      pg.copyRows('export_pop', ['user_id', 'member', 'birth_year', 'zip3', 'state'], batch);
+      db.exec('ANALYZE export_pop');
+    } else {
+      db.prepare(
+        `INSERT INTO temp.export_pop (user_id, member, birth_year, zip3, state)
+         SELECT user_id, export_pseudonym(user_id), export_birth_year(birth_date), export_zip3(zip), export_state(zip, state)
+         FROM members WHERE partner = ? ${consent}
+         ORDER BY user_id`,
+      ).run(partnerId);
+    }
     const slots: [string, string, string, string, string][] = [];
     for (const w of windows) {
       if (w.end < w.start) continue; // nothing counted yet
@@ -145,13 +166,13 @@ export function openSnapshot(db: Db, o: SnapshotOptions): PopulationCounts {
       }
     }
     slots.sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] !== b[1] ? (a[1] < b[1] ? -1 : 1) : a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0));
-    const slot = db.prepare('INSERT INTO temp.export_slot (campaign_id, event_type, period, start_date, end_date) VALUES (?, ?, ?, ?, ?)');
+    const slot = db.prepare('INSERT INTO temp.export_slot (slot_no, campaign_id, event_type, period, start_date, end_date) VALUES (?, ?, ?, ?, ?, ?)');
     const seen = new Set<string>();
     for (const s of slots) {
       const k = `${s[0]}\u0000${s[1]}\u0000${s[2]}`;
       if (seen.has(k)) continue;
       seen.add(k);
-      slot.run(...s);
+      slot.run(seen.size, ...s);
     }
     const members = db.prepare('SELECT count(*) FROM temp.export_pop').pluck().get() as number;
     return { members, excluded_no_consent: requireConsent ? excluded : 0 };
@@ -226,8 +247,8 @@ export function iterateActivity(db: Db, dayPrecision: boolean): IterableIterator
   const from = `FROM temp.export_pop p CROSS JOIN temp.export_slot s CROSS JOIN daily_activity d
        WHERE d.user_id = p.user_id AND d.event_type = s.event_type AND d.local_date BETWEEN s.start_date AND s.end_date`;
   const sql = dayPrecision
-    ? `SELECT p.member, s.campaign_id, d.local_date, s.event_type, 1, d.events ${from} ORDER BY p.member, s.rowid, d.local_date`
-    : `SELECT p.member, s.campaign_id, s.period, s.event_type, count(*), sum(d.events) ${from} GROUP BY p.user_id, s.rowid ORDER BY p.member, s.rowid`;
+    ? `SELECT p.member, s.campaign_id, d.local_date, s.event_type, 1, d.events ${from} ORDER BY p.member, s.slot_no, d.local_date`
+    : `SELECT p.member, s.campaign_id, s.period, s.event_type, count(*), sum(d.events) ${from} GROUP BY p.user_id, s.slot_no ORDER BY p.member, s.slot_no`;
   return db.prepare(sql).raw().iterate() as IterableIterator<ExportActivityRow>;
 }
 
@@ -261,7 +282,7 @@ export function findRelease(db: Db, partnerId: string, period: string, rule: 'pe
 
 /** Every release of a partner (all partners when null), oldest first. */
 export function listReleases(db: Db, partnerId: string | null): ReleaseRow[] {
-  return stmt(db, 'SELECT * FROM releases WHERE ? IS NULL OR partner_id = ? ORDER BY partner_id, data_through, release_id').all(partnerId, partnerId) as ReleaseRow[];
+  return stmt(db, 'SELECT * FROM releases WHERE CAST(? AS TEXT) IS NULL OR partner_id = ? ORDER BY partner_id, data_through, release_id').all(partnerId, partnerId) as ReleaseRow[];
 }
 
 /**

@@ -1,6 +1,7 @@
 /** All SQL of ingest: batches, events, members, rejects and field problems, load windows and the daily rollup. */
-import { type Db, nowIso, stmt } from './db.js';
+import { type Db, nowIso, postgres, stmt } from './db.js';
 import { LOAD_CACHE_KIB, ROLLUP_CACHE_KIB } from '../tuning.js';
+import { PgWindow } from './pg/ingest.js';
 
 export type BatchKind = 'events' | 'members';
 export type BatchStatus = 'pending' | 'complete' | 'failed';
@@ -88,9 +89,13 @@ export function useLoadCache(db: Db): () => void {
   return () => db.pragma(`cache_size = ${before}`);
 }
 
-/** An open load transaction: the rows it inserts are those with `seq` above `afterSeq`. */
+/**
+ * An open load transaction: the rows it inserts are those with `seq` above `afterSeq`. On
+ * PostgreSQL, `pg` holds the rows staged for the merge at its commit (pg/ingest.ts).
+ */
 export interface BulkWindow {
   afterSeq: number;
+  pg?: PgWindow;
 }
 
 /**
@@ -99,7 +104,8 @@ export interface BulkWindow {
  */
 export function beginBulk(db: Db): BulkWindow {
   db.exec('BEGIN IMMEDIATE');
-  return { afterSeq: (stmt(db, 'SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0 };
+  const pg = postgres(db);
+  return { afterSeq: (stmt(db, 'SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0, pg: pg && new PgWindow(pg) };
 }
 
 /**
@@ -110,6 +116,7 @@ export function beginBulk(db: Db): BulkWindow {
  */
 export function commitBulk(db: Db, window: BulkWindow): void {
   if (!db.inTransaction) return;
+  window.pg?.merge(nowIso());
   // SQLite's sorter may hold as much as the page cache before it spills: a small cache while the
   // rollup sorts keeps the sort off the peak (tuning.ts).
   const cache = db.pragma('cache_size', { simple: true }) as number;
@@ -120,7 +127,7 @@ export function commitBulk(db: Db, window: BulkWindow): void {
       `INSERT INTO daily_activity (user_id, event_type, local_date, events)
        SELECT user_id, event_type, local_date, count(*) FROM events WHERE seq > ?
        GROUP BY user_id, event_type, local_date ORDER BY user_id, event_type, local_date
-       ON CONFLICT (user_id, event_type, local_date) DO UPDATE SET events = events + excluded.events`,
+       ON CONFLICT (user_id, event_type, local_date) DO UPDATE SET events = daily_activity.events + excluded.events`,
     ).run(window.afterSeq);
   } finally {
     db.pragma(`cache_size = ${cache}`);
@@ -220,6 +227,7 @@ function inLoad(db: Db): void {
  */
 export function commitEventChunk(
   db: Db,
+  window: BulkWindow,
   batchId: number,
   events: EventRow[],
   rejects: RejectRow[],
@@ -228,6 +236,12 @@ export function commitEventChunk(
   const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length, field_problems: 0 };
   const createdAt = nowIso();
   inLoad(db);
+  if (window.pg) {
+    // Counted when the window merges (pg/ingest.ts): the batch row has them at its commit.
+    const rows = events.map((e) => [e.event_id, e.user_id, e.event_type, e.occurred_at, e.timezone, e.local_date, e.properties, e.content_hash, e.line, e.raw]);
+    window.pg.addEvents(batchId, rows, rejects.map((r) => [r.line, r.raw, r.reason]), recordsDone);
+    return counts;
+  }
   {
     const ins = stmt(
       db,
@@ -257,6 +271,7 @@ export function commitEventChunk(
 /** Members: a later row for the same member replaces the earlier one. */
 export function commitMemberChunk(
   db: Db,
+  window: BulkWindow,
   batchId: number,
   members: MemberRow[],
   rejects: RejectRow[],
@@ -266,6 +281,11 @@ export function commitMemberChunk(
   const counts: ChunkCounts = { inserted: 0, duplicates: 0, conflicts: 0, rejected: rejects.length, field_problems: 0 };
   const updatedAt = nowIso();
   inLoad(db);
+  if (window.pg) {
+    const rows = members.map((m) => [m.user_id, m.email, m.first_name, m.last_name, m.birth_date, m.zip, m.state, m.partner, m.share_consent, m.line]);
+    window.pg.addMembers(batchId, rows, rejects.map((r) => [r.line, r.raw, r.reason]), problems.map((p) => [p.line, p.field, p.value, p.reason]), recordsDone);
+    return counts;
+  }
   {
     const up = stmt(
       db,

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { BusyError } from '../errors.js';
 import { escapeText } from '../util/escape.js';
-import { type Db, nowIso, stmt } from './db.js';
+import { type Db, nowIso, postgres, stmt } from './db.js';
+import type { PostgresDb } from './pg/connection.js';
 
 export interface LockHolder {
   pid: number;
@@ -59,6 +60,8 @@ function holderRuns(held: LockHolder): boolean {
  * The check and the take happen in one IMMEDIATE transaction, so two starters cannot both win.
  */
 export function acquireLock(db: Db, command: string): () => void {
+  const pg = postgres(db);
+  if (pg) return acquireAdvisoryLock(pg, command);
   const me = { pid: process.pid, host: hostname(), command, started_at: nowIso(), pid_start: processStart(process.pid) };
   db.transaction(() => {
     const held = stmt(db, 'SELECT pid, host, command, started_at, pid_start FROM lock WHERE id = 1').get() as LockHolder | undefined;
@@ -73,6 +76,46 @@ export function acquireLock(db: Db, command: string): () => void {
     if (released) return;
     released = true;
     stmt(db, 'DELETE FROM lock WHERE id = 1 AND pid = ? AND host = ? AND pid_start IS ?').run(process.pid, me.host, me.pid_start);
+  };
+}
+
+/** The writer lock's key on PostgreSQL: ('rewd', 1), one per database. */
+const ADVISORY_KEY = [0x72657764, 1] as const;
+
+/**
+ * On PostgreSQL the writer lock is a session-level advisory lock: the server releases it when the
+ * session ends, however the process ended (kill -9, a lost machine), so it can never be left
+ * behind. The holder is named from pg_stat_activity, where each process names itself and its
+ * command (application_name).
+ */
+function acquireAdvisoryLock(db: PostgresDb, command: string): () => void {
+  const name = `rewards ${command} (pid ${process.pid} on ${hostname()})`.slice(0, 63);
+  db.prepare('SELECT set_config(?, ?, false)').get('application_name', name);
+  const got = db.prepare('SELECT pg_try_advisory_lock(?, ?)').pluck().get(...ADVISORY_KEY) as boolean;
+  if (!got) {
+    const held = db
+      .prepare(
+        `SELECT a.pid, a.application_name, a.usename, CAST(a.client_addr AS text) AS client, to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ? AND l.objid = ? AND l.objsubid = 2
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      )
+      .get(...ADVISORY_KEY) as { pid: number; application_name: string | null; usename: string | null; client: string | null; since: string | null } | undefined;
+    const who = held
+      ? `\`${escapeText(held.application_name || 'an unnamed session')}\`, server process ${held.pid}` +
+        `${held.usename ? ` as ${escapeText(held.usename)}` : ''}${held.client ? ` from ${escapeText(held.client)}` : ''}${held.since ? `, connected ${held.since}` : ''}`
+      : 'a session that has just ended';
+    throw new BusyError(`another rewards process holds the lock on ${escapeText(db.name)}: ${who}; retry when it has finished`);
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    try {
+      db.prepare('SELECT pg_advisory_unlock(?, ?)').get(...ADVISORY_KEY);
+    } catch {
+      // the session is gone, and the lock with it
+    }
   };
 }
 

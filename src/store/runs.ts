@@ -1,5 +1,5 @@
 /** Runs and their grants: recording a run, its grant file's state, and reading grants back. */
-import { type Db, nowIso, stmt } from './db.js';
+import { type Db, insertRows, nowIso, stmt } from './db.js';
 import { type CampaignStateUpdate, saveCampaignStates } from './campaigns.js';
 
 export function watermarks(db: Db): { events: number; members: number } {
@@ -58,12 +58,12 @@ export function recordRun(
       `INSERT INTO runs (run_id, as_of, started_at, status, grants, amount_cents, over_budget, file, events_watermark, summary)
        VALUES (@run_id, @as_of, @started_at, 'committed', @grants, @amount_cents, @over_budget, @file, @events_watermark, @summary)`,
     ).run(run);
-    const ins = stmt(
+    insertRows(
       db,
-      `INSERT INTO grants (grant_id, run_id, campaign_id, rule_id, user_id, seq, reward_code, amount_cents, currency, earned_on)
-       VALUES (@grant_id, @run_id, @campaign_id, @rule_id, @user_id, @seq, @reward_code, @amount_cents, @currency, @earned_on)`,
+      'grants',
+      ['grant_id', 'run_id', 'campaign_id', 'rule_id', 'user_id', 'seq', 'reward_code', 'amount_cents', 'currency', 'earned_on'],
+      grants.map((g) => [g.grant_id, run.run_id, g.campaign_id, g.rule_id, g.user_id, g.seq, g.reward_code, g.amount_cents, g.currency, g.earned_on]),
     );
-    for (const g of grants) ins.run({ ...g, run_id: run.run_id });
     saveCampaignStates(db, states);
   }).immediate();
 }

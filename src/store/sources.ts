@@ -4,7 +4,7 @@
  * a TEMP table of its connection and reads both (syncRollups).
  */
 import type { Where } from '../config/schema.js';
-import { type Db, stmt } from './db.js';
+import { type Db, postgres, stmt } from './db.js';
 import { FOLD_SHARE } from '../tuning.js';
 
 
@@ -73,10 +73,16 @@ export class Rollups {
  * index on event_type SQLite walks every event of the type); a first build reads the table once in
  * rowid order, measured no slower than through an (event_type, local_date) index, and needs none.
  */
-function matchingEventsSql(where: Where): { sql: string; params: (string | number)[] } {
+function matchingEventsSql(db: Db, where: Where): { sql: string; params: (string | number)[] } {
   const conds = ['seq > @after', 'seq <= @upTo', 'event_type = @eventType'];
   const params: (string | number)[] = [];
   for (const [path, values] of canonicalWhere(where)) {
+    if (postgres(db)) {
+      // The property's JSON value against the allowed JSON values (a boolean matches only a boolean).
+      conds.push(`CAST(properties AS jsonb) -> CAST(? AS text) IN (${values.map(() => 'CAST(? AS jsonb)').join(', ')})`);
+      params.push(path.slice(3, -1).replace(/\\"/g, '"'), ...values.map((v) => JSON.stringify(v)));
+      continue;
+    }
     conds.push(`json_extract(properties, ?) IN (${values.map(() => '?').join(', ')})`);
     params.push(path, ...values.map(sqlValue));
   }
@@ -154,12 +160,12 @@ function createSource(db: Db, src: SourceSpec & { where: Where }, key: string): 
 }
 
 function fold(db: Db, src: SourceSpec & { where: Where }, row: SourceRow, upTo: number): void {
-  const q = matchingEventsSql(src.where);
+  const q = matchingEventsSql(db, src.where);
   stmt(
     db,
     `INSERT INTO source_activity (source_id, user_id, local_date, events)
-     SELECT @sourceId, user_id, local_date, events FROM (${q.sql}) WHERE true
-     ON CONFLICT (source_id, user_id, local_date) DO UPDATE SET events = events + excluded.events`,
+     SELECT CAST(@sourceId AS INTEGER), user_id, local_date, events FROM (${q.sql}) m WHERE true
+     ON CONFLICT (source_id, user_id, local_date) DO UPDATE SET events = source_activity.events + excluded.events`,
   ).run(...q.params, { sourceId: row.source_id, after: row.watermark, upTo, eventType: src.eventType });
   stmt(db, 'UPDATE activity_sources SET watermark = ? WHERE source_id = ?').run(upTo, row.source_id);
 }
@@ -172,8 +178,8 @@ function overlay(db: Db, src: SourceSpec & { where: Where }, key: string, after:
   // Rebuilt for each sync: an overlay left from an earlier snapshot would count events twice once
   // a run has folded them into the stored rollup.
   stmt(db, 'DELETE FROM temp.source_overlay WHERE source_key = ?').run(key);
-  const q = matchingEventsSql(src.where);
-  const added = stmt(db, `INSERT INTO temp.source_overlay (source_key, user_id, local_date, events) SELECT @key, user_id, local_date, events FROM (${q.sql})`).run(
+  const q = matchingEventsSql(db, src.where);
+  const added = stmt(db, `INSERT INTO temp.source_overlay (source_key, user_id, local_date, events) SELECT CAST(@key AS TEXT), user_id, local_date, events FROM (${q.sql}) m`).run(
     ...q.params,
     { key, after, upTo, eventType: src.eventType },
   ).changes;

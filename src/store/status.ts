@@ -1,6 +1,6 @@
 /** All SQL of `rewards status`. */
 import { statSync } from 'node:fs';
-import { type Db, stmt } from './db.js';
+import { type Db, postgres, stmt } from './db.js';
 
 export const COUNTED_TABLES = ['events', 'daily_activity', 'members', 'batches', 'rejects', 'runs', 'grants', 'exports', 'releases', 'deliveries', 'nightly_runs'] as const;
 
@@ -10,7 +10,8 @@ export function tableCounts(db: Db): Record<string, number> {
   return out;
 }
 
-export function databaseBytes(path: string): number {
+export function databaseBytes(db: Db, path: string): number {
+  if (postgres(db)) return stmt(db, 'SELECT pg_database_size(current_database())').pluck().get() as number;
   let n = 0;
   for (const suffix of ['', '-wal']) {
     try {
