@@ -29,6 +29,8 @@ export interface WorkspaceOptions {
   config?: unknown;
   /** Copy fixtures/demo (config and inbox, not its keys); a function keeps only the inbox event files it accepts. */
   demo?: boolean | ((eventFile: string) => boolean);
+  /** The database: a file in the workspace by default, or a postgres:// URL. */
+  db?: string;
 }
 
 export class Workspace {
@@ -40,7 +42,7 @@ export class Workspace {
   constructor(o: WorkspaceOptions | string = {}) {
     const opts = typeof o === 'string' ? { prefix: o } : o;
     this.dir = mkdtempSync(join(TMP, opts.prefix ?? 'rewards-test-'));
-    this.db = join(this.dir, 'rewards.db');
+    this.db = opts.db ?? join(this.dir, 'rewards.db');
     this.configPath = join(this.dir, 'rewards.config.json');
     if (opts.demo) {
       cpSync(DEMO, this.dir, { recursive: true, filter: (src) => !src.endsWith('demo.env') });

@@ -3,58 +3,16 @@
  * the same database as an uninterrupted ingest of the same file.
  */
 import Database from 'better-sqlite3';
-import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnCli, sqlite, sqliteValue, tempDir } from '../helpers.js';
+import { generateMessyEvents } from '../generate.js';
 
 // A dozen commits of 5,000 records (REWARDS_INGEST_COMMIT_EVERY; the default is far larger), so
 // that kills can land between and inside them.
 const ROWS = Number(process.env.REWARDS_CRASH_ROWS ?? 60_000);
 const COMMIT_EVERY = '5000';
-const TYPES = ['steps', 'sleep', 'meal', 'workout', 'water'];
-const ZONES = ['', '', '', 'America/New_York', 'Europe/Berlin', 'Asia/Tokyo'];
-
-/** A deterministic export with derived ids, duplicates, conflicting duplicates and bad rows. */
-async function generate(path: string): Promise<void> {
-  const out = createWriteStream(path);
-  out.write('event_id,user_id,event_type,occurred_at,timezone,properties,app_version\n');
-  const pad = (n: number) => String(n).padStart(2, '0');
-  let buf = '';
-  for (let i = 0; i < ROWS; i++) {
-    const day = 1 + (i % 28);
-    const hour = (i * 7) % 24;
-    const user = `u${(i * 7919) % 20_000}`;
-    const type = TYPES[i % TYPES.length]!;
-    const zone = ZONES[i % ZONES.length]!;
-    const offset = ['Z', '-05:00', '+02:00', ''][i % 4]!;
-    let id = i % 9 === 0 ? '' : `e${i}`;
-    let occurred = `2026-03-${pad(day)}T${pad(hour)}:${pad(i % 60)}:00${offset}`;
-    let props = `"{""n"":${i % 100},""src"":""gen""}"`;
-    if (i % 50 === 49) {
-      // an exact duplicate of an earlier row (same id and content)
-      const j = i - 25;
-      if (j % 9 !== 0) {
-        id = `e${j}`;
-        occurred = `2026-03-${pad(1 + (j % 28))}T${pad((j * 7) % 24)}:${pad(j % 60)}:00${['Z', '-05:00', '+02:00', ''][j % 4]}`;
-        props = `"{""n"":${j % 100},""src"":""gen""}"`;
-        buf += `${id},u${(j * 7919) % 20_000},${TYPES[j % TYPES.length]},${occurred},${ZONES[j % ZONES.length]},${props},1.0\n`;
-        continue;
-      }
-    }
-    if (i % 97 === 96) id = `e${i - 40}`; // a conflicting duplicate: same id, other content
-    if (i % 1000 === 500) occurred = `2026-02-30T10:00:00Z`; // a bad row
-    buf += `${id},${user},${type},${occurred},${zone},${props},1.${i % 3}\n`;
-    if (buf.length > 1 << 20) {
-      if (!out.write(buf)) await once(out, 'drain');
-      buf = '';
-    }
-  }
-  out.end(buf);
-  await once(out, 'finish');
-}
-
 /** What must be identical: every table, but timestamps. */
 const TABLES: Record<string, string> = {
   events: 'seq, event_id, user_id, event_type, occurred_at, timezone, local_date, properties, content_hash, batch_id, line',
@@ -87,7 +45,7 @@ describe('ingest: crash safety', () => {
   it(`kill -9 partway through ${ROWS.toLocaleString('en-US')} rows, rerun: the same database as an uninterrupted ingest`, async () => {
     const dir = tempDir('rewards-crash-');
     const file = join(dir, 'big.csv');
-    await generate(file);
+    await generateMessyEvents(file, ROWS);
     const args = (db: string) => ['--db', db, '--quiet', 'ingest', file];
     // The killed load and its rerun parse on a worker thread, the uninterrupted one in-thread: both
     // ways must store the same rows.
