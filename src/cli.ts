@@ -27,7 +27,7 @@ export function buildProgram(): Command {
   const program = new Command('rewards')
     .description("Run a health app's member-incentive program: ingest exports, grant rewards, export de-identified data.")
     .version(pkg.version)
-    .addOption(new Option('--db <path>', 'SQLite database (default: $REWARDS_DB, else ./rewards.db)'))
+    .addOption(new Option('--db <path|url>', 'SQLite file, or postgres://user@host:port/dbname (default: $REWARDS_DB, else ./rewards.db)'))
     .addOption(new Option('--config <path>', 'config file (default: $REWARDS_CONFIG, else ./rewards.config.json)'))
     .option('--json', 'print one JSON object on stdout, nothing else there')
     .option('--quiet', 'no progress or summaries on stderr (errors still print)')
