@@ -72,8 +72,9 @@ export class TestPostgres {
     const r = spawnSync(PSQL!, ['-X', '-q', '-A', '-t', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-h', this.dir, '-U', 'rewards', '-d', db, '-c', sql], {
       encoding: 'utf8',
       timeout: 120_000,
+      maxBuffer: 512 << 20,
     });
-    if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`psql: ${r.stderr || r.error?.message}`);
     return r.stdout;
   }
 
