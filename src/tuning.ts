@@ -43,3 +43,7 @@ export const BUSY_TIMEOUT_MS = 10_000;
 export const PG_FETCH_ROWS = 10_000;
 /** Rows buffered before each COPY into PostgreSQL's staging tables: few round trips, bounded memory. */
 export const PG_COPY_ROWS = 20_000;
+/** Requests sent to PostgreSQL without waiting for their answers, at most: the main thread parses on while the server merges, in bounded memory. */
+export const PG_PIPELINE = 12;
+/** PostgreSQL's work_mem for the tool's sessions, MB: a load window's sorts and hashes (200,000 rows) stay in memory instead of spilling. */
+export const PG_WORK_MEM_MB = 64;

@@ -193,7 +193,7 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
       }
       opts.onProgress?.({ path: src.path, rows: records, bytes, size: src.size });
     }
-    commitBulk(db, window);
+    commitBulk(db, window, { last: true });
   } catch (err) {
     rollbackBulk(db);
     throw err;

@@ -103,9 +103,14 @@ export interface BulkWindow {
  * committed every so many records (see ingest-files.ts), with the rollup of its rows.
  */
 export function beginBulk(db: Db): BulkWindow {
-  db.exec('BEGIN IMMEDIATE');
   const pg = postgres(db);
-  return { afterSeq: (stmt(db, 'SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0, pg: pg && new PgWindow(pg) };
+  if (pg) {
+    // Sent without waiting: the window's merge rolls up what it stores itself (pg/ingest.ts).
+    pg.pipeline.begin();
+    return { afterSeq: 0, pg: new PgWindow(pg) };
+  }
+  db.exec('BEGIN IMMEDIATE');
+  return { afterSeq: (stmt(db, 'SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number) ?? 0 };
 }
 
 /**
@@ -114,9 +119,16 @@ export function beginBulk(db: Db): BulkWindow {
  * per row in the order rows arrive: SQLite walks the rollup's B-tree once per window, which made it
  * the cheaper half of a load instead of the dearer (see `npm run bench`).
  */
-export function commitBulk(db: Db, window: BulkWindow): void {
+export function commitBulk(db: Db, window: BulkWindow, o: { last?: boolean } = {}): void {
   if (!db.inTransaction) return;
-  window.pg?.merge(nowIso());
+  const pg = postgres(db);
+  if (pg && window.pg) {
+    window.pg.merge(nowIso());
+    pg.pipeline.commit();
+    // The last window is waited for: its errors belong to this load, and what follows reads its rows.
+    if (o.last) pg.pipeline.settle();
+    return;
+  }
   // SQLite's sorter may hold as much as the page cache before it spills: a small cache while the
   // rollup sorts keeps the sort off the peak (tuning.ts).
   const cache = db.pragma('cache_size', { simple: true }) as number;

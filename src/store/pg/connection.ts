@@ -7,7 +7,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { hostname } from 'node:os';
 import { BusyError, RewardsError, UnavailableError, UsageError } from '../../errors.js';
-import { BUSY_TIMEOUT_MS, PG_FETCH_ROWS } from '../../tuning.js';
+import { BUSY_TIMEOUT_MS, PG_FETCH_ROWS, PG_PIPELINE, PG_WORK_MEM_MB } from '../../tuning.js';
 import { bind, translate, type Translated } from './dialect.js';
 import type { Reply, Request } from './worker.js';
 
@@ -58,10 +58,20 @@ function wrapError(r: Extract<Reply, { ok: false }>, label: string, sql?: string
   return err;
 }
 
+/**
+ * The connection's thread, driven synchronously. `call` sends a request and sleeps until every
+ * answer up to it is in; `post` sends one without waiting (COPY data, a load window's merge), so the
+ * main thread goes on parsing while the server works. The thread answers in order; a posted
+ * request's error is thrown by the next call that waits.
+ */
 class Bridge {
   private readonly worker: Worker;
   private readonly port;
-  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  /** [0]: answers sent by the connection's thread so far. */
+  private readonly done = new Int32Array(new SharedArrayBuffer(4));
+  private sent = 0;
+  private received = 0;
+  private failure: Error | null = null;
   private closed = false;
 
   constructor(
@@ -72,26 +82,48 @@ class Bridge {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { port: port2, flag: this.flag.buffer, connectionString, applicationName },
+      workerData: { port: port2, flag: this.done.buffer, connectionString, applicationName },
       transferList: [port2],
     });
     // The connection's thread never keeps the process alive: a command that returns ends.
     this.worker.unref();
   }
 
-  call(req: Request, sql?: string): Extract<Reply, { ok: true }> {
+  /** Sends a request without waiting for its answer; waits only when PG_PIPELINE requests are already on their way. */
+  post(req: Request, sql?: string, pipelined = true): void {
     if (this.closed) throw new Error(`${this.label}: the connection is closed`);
-    Atomics.store(this.flag, 0, 0);
-    this.port.postMessage(req);
-    for (;;) {
-      Atomics.wait(this.flag, 0, 0);
-      const m = receiveMessageOnPort(this.port);
-      if (m) {
-        const r = m.message as Reply;
-        if (!r.ok) throw wrapError(r, this.label, sql);
-        return r;
+    if (this.sent - this.received >= PG_PIPELINE) this.settle(this.sent - PG_PIPELINE + 1);
+    this.sent++;
+    this.port.postMessage({ ...req, sql, pipelined });
+  }
+
+  /** Sends a request and returns its answer, once every earlier one is in. */
+  call(req: Request, sql?: string): Extract<Reply, { ok: true }> {
+    this.post(req, sql, false);
+    return this.settle(this.sent)!;
+  }
+
+  /** Waits for the answers up to number `upTo`; the first failure among them is thrown. */
+  private settle(upTo: number): Extract<Reply, { ok: true }> | undefined {
+    let last: Reply | undefined;
+    while (this.received < upTo) {
+      const done = Atomics.load(this.done, 0);
+      if (done <= this.received) {
+        Atomics.wait(this.done, 0, done);
+        continue;
       }
+      const m = receiveMessageOnPort(this.port);
+      if (!m) continue;
+      this.received++;
+      last = m.message as Reply;
+      if (!last.ok && !this.failure) this.failure = wrapError(last, this.label, (m.message as { sql?: string }).sql);
     }
+    if (this.failure) {
+      const err = this.failure;
+      this.failure = null;
+      throw err;
+    }
+    return last as Extract<Reply, { ok: true }> | undefined;
   }
 
   close(): void {
@@ -221,7 +253,7 @@ export class PostgresDb {
     this.name = redactUrl(url);
     this.bridge = new Bridge(url, this.name, `rewards (pid ${process.pid} on ${hostname()})`.slice(0, 63));
     // A statement waits for another connection's row locks as long as SQLite's busy timeout, then fails (75).
-    this.exec(`SET lock_timeout = ${BUSY_TIMEOUT_MS}; SET client_min_messages = warning; SET datestyle = ISO`);
+    this.exec(`SET lock_timeout = ${BUSY_TIMEOUT_MS}; SET client_min_messages = warning; SET work_mem = '${PG_WORK_MEM_MB}MB'`);
   }
 
   get inTransaction(): boolean {
@@ -262,6 +294,35 @@ export class PostgresDb {
     const text = `COPY ${table} (${columns.join(', ')}) FROM STDIN`;
     return this.bridge.call({ op: 'copy', text, data: copyText(rows) }, text).rowCount ?? 0;
   }
+
+  /**
+   * Statements and COPYs whose answers nothing waits for (a load window's): sent at once, their
+   * errors thrown by the next statement that waits. `begin`/`commit` keep inTransaction true.
+   */
+  readonly pipeline = {
+    copy: (table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): void => {
+      if (rows.length === 0) return;
+      const text = `COPY ${table} (${columns.join(', ')}) FROM STDIN`;
+      this.bridge.post({ op: 'copy', text, data: copyText(rows) }, text);
+    },
+    run: (sql: string, ...args: unknown[]): void => {
+      const t = translate(sql);
+      this.bridge.post({ op: 'query', text: t.text, values: bind(t, args), rowMode: 'array' }, sql);
+    },
+    exec: (sql: string): void => this.bridge.post({ op: 'exec', text: sql }, sql),
+    begin: (): void => {
+      this.bridge.post({ op: 'exec', text: 'BEGIN ISOLATION LEVEL REPEATABLE READ' });
+      this.depth = 1;
+    },
+    commit: (): void => {
+      this.depth = 0;
+      this.bridge.post({ op: 'exec', text: 'COMMIT' });
+    },
+    /** Waits until everything sent is done (throwing what failed). */
+    settle: (): void => {
+      this.bridge.call({ op: 'exec', text: '' });
+    },
+  };
 
   /** SQLite's cache and journal settings: the server's configuration decides these. */
   pragma(_source: string, options?: { simple?: boolean }): unknown {

@@ -18,7 +18,7 @@ export type Request =
 
 export type Reply =
   | { ok: true; rows?: unknown[]; rowCount?: number }
-  | { ok: false; message: string; code?: string; detail?: string };
+  | { ok: false; message: string; code?: string; detail?: string; sql?: string };
 
 interface WorkerData {
   port: MessagePort;
@@ -68,7 +68,12 @@ async function handle(req: Request): Promise<Reply> {
       return { ok: true, rows: r.rows, rowCount: r.rowCount ?? 0 };
     }
     case 'exec': {
-      await c.query(req.text);
+      if (!req.text) return { ok: true };
+      const r = await c.query(req.text);
+      // COMMIT of a transaction that had failed is answered ROLLBACK, not an error: make it one.
+      if (/^COMMIT$/i.test(req.text) && (r as unknown as { command?: string }).command === 'ROLLBACK') {
+        throw new Error('the transaction was rolled back: a statement in it had failed');
+      }
       return { ok: true };
     }
     case 'copy': {
@@ -83,17 +88,44 @@ async function handle(req: Request): Promise<Reply> {
   }
 }
 
+/** Answers in order: the main thread counts answers (flag[0]) to know which of its requests are done. */
 function reply(r: Reply): void {
   data.port.postMessage(r);
-  Atomics.store(flag, 0, 1);
+  Atomics.add(flag, 0, 1);
   Atomics.notify(flag, 0);
 }
 
-data.port.on('message', (req: Request) => {
-  handle(req).then(reply, (err: unknown) => {
-    const e = err as { message?: string; code?: string; detail?: string };
-    reply({ ok: false, message: e?.message ?? String(err), code: e?.code, detail: e?.detail });
-  });
+/**
+ * Set when a request sent without waiting failed: every later request fails unrun until a ROLLBACK,
+ * so that nothing sent after a failure (a later window's COMMIT) can commit past it.
+ */
+let poisoned: string | null = null;
+
+async function handleInOrder(req: Request & { pipelined?: boolean }): Promise<Reply> {
+  const rollback = req.op === 'exec' && /^ROLLBACK$/i.test(req.text);
+  if (poisoned && !rollback && req.op !== 'close') return { ok: false, message: `not run: an earlier statement failed (${poisoned})` };
+  try {
+    const r = await handle(req);
+    if (rollback) poisoned = null;
+    return r;
+  } catch (err) {
+    if (req.pipelined) poisoned = (err as Error)?.message ?? String(err);
+    throw err;
+  }
+}
+
+// One request at a time, in the order sent: a posted COPY must be in before the merge that reads it.
+let queue: Promise<void> = Promise.resolve();
+data.port.on('message', (req: Request & { sql?: string; pipelined?: boolean }) => {
+  queue = queue.then(() =>
+    handleInOrder(req).then(
+      (r) => reply(r),
+      (err: unknown) => {
+        const e = err as { message?: string; code?: string; detail?: string };
+        reply({ ok: false, message: e?.message ?? String(err), code: e?.code, detail: e?.detail, sql: req.sql });
+      },
+    ),
+  );
 });
 
 // Whatever escapes still answers the waiting main thread, which would otherwise wait forever.
