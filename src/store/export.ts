@@ -6,7 +6,7 @@
  * the aggregates are read from that table as rows. TEMP tables live in SQLite's temp store, which
  * spills to disk: memory stays flat however many members there are.
  */
-import { type Db, postgres, sqlite, stmt } from './db.js';
+import { type Db, insertRows, postgres, sqlite, stmt } from './db.js';
 import { EXPORT_MAIN_CACHE_KIB, EXPORT_TEMP_CACHE_KIB } from '../tuning.js';
 
 
@@ -203,8 +203,12 @@ export function quasiIdentifierCounts(db: Db): QiCount[] {
 
 /** What the combinations that change become in members.csv (the others are written as they are). */
 export function setGeneralisation(db: Db, map: readonly { from: Omit<QiCount, 'count'>; to: Omit<QiCount, 'count'> }[]): void {
-  const ins = db.prepare('INSERT INTO temp.export_qi (birth_year, zip3, state, out_birth_year, out_zip3, out_state) VALUES (?, ?, ?, ?, ?, ?)');
-  for (const { from, to } of map) ins.run(from.birth_year, from.zip3, from.state, to.birth_year, to.zip3, to.state);
+  insertRows(
+    db,
+    'temp.export_qi',
+    ['birth_year', 'zip3', 'state', 'out_birth_year', 'out_zip3', 'out_state'],
+    map.map(({ from, to }) => [from.birth_year, from.zip3, from.state, to.birth_year, to.zip3, to.state]),
+  );
 }
 
 // Rows are ordered by pseudonym so that the order of a file carries nothing about user ids or about

@@ -1,6 +1,6 @@
 /** All SQL of ingest: batches, events, members, rejects and field problems, load windows and the daily rollup. */
 import { type Db, nowIso, postgres, stmt } from './db.js';
-import { LOAD_CACHE_KIB, ROLLUP_CACHE_KIB } from '../tuning.js';
+import { LOAD_CACHE_KIB, PG_ANALYZE_ROWS, ROLLUP_CACHE_KIB } from '../tuning.js';
 import { PgWindow } from './pg/ingest.js';
 
 export type BatchKind = 'events' | 'members';
@@ -197,6 +197,13 @@ export function finishBatch(db: Db, batchId: number, status: 'complete' | 'faile
     nowIso(),
     batchId,
   );
+  const pg = postgres(db);
+  if (pg) {
+    // The planner's row counts, refreshed after a large load: autovacuum gets to it later, and a run
+    // planned on the counts of an empty table before then reads the rollup member by member for minutes.
+    const b = getBatch(db, batchId)!;
+    if (b.inserted >= PG_ANALYZE_ROWS) pg.exec(b.kind === 'events' ? 'ANALYZE events, daily_activity' : 'ANALYZE members');
+  }
 }
 
 function insertRejects(db: Db, batchId: number, rejects: RejectRow[], createdAt: string): void {

@@ -168,6 +168,8 @@ function fold(db: Db, src: SourceSpec & { where: Where }, row: SourceRow, upTo: 
      ON CONFLICT (source_id, user_id, local_date) DO UPDATE SET events = source_activity.events + excluded.events`,
   ).run(...q.params, { sourceId: row.source_id, after: row.watermark, upTo, eventType: src.eventType });
   stmt(db, 'UPDATE activity_sources SET watermark = ? WHERE source_id = ?').run(upTo, row.source_id);
+  // A first build fills the table at once: the planner's counts with it (see finishBatch).
+  if (row.watermark === 0) postgres(db)?.exec('ANALYZE source_activity');
 }
 
 /** Rolls up the matching events in (after, upTo] under `key` in TEMP; false when there are none. */

@@ -291,7 +291,7 @@ export class PostgresDb {
   /** COPY rows into a table: one round trip for a whole chunk. */
   copyRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): number {
     if (rows.length === 0) return 0;
-    const text = `COPY ${table} (${columns.join(', ')}) FROM STDIN`;
+    const text = `COPY ${table.replace(/^temp\./, 'pg_temp.')} (${columns.join(', ')}) FROM STDIN`;
     return this.bridge.call({ op: 'copy', text, data: copyText(rows) }, text).rowCount ?? 0;
   }
 
