@@ -3,7 +3,7 @@
 //
 //   npm run bench                              # build, then everything below at 100k and 1M events
 //   node test/bench/bench.mjs [--sizes 100000,1000000] [--repeat N] [--no-ref] [--only ingest]
-//                             [--check] [--regenerate]
+//                             [--engines sqlite,pg] [--pg postgres://user@host/db] [--check] [--regenerate]
 //
 // For each size N (members N/10, 90 days from 2026-03-01; generated once by generate.mjs into
 // .bench/data/, reused while the parameters and generator version are the same):
@@ -20,6 +20,11 @@
 //      run only when `bin/rewards --help` lists the command, else reported as skipped:
 //      a full `rewards run` (issue 3), one more day of events + an incremental run, and
 //      `rewards export --partner acme` (issue 4; 5 runs, the median kept).
+//   4. PostgreSQL (issue 14), when a server is available (--pg URL, else a throwaway cluster when
+//      the binaries are installed; test/bench/postgres.mjs): `psql \copy` of the same CSV into a
+//      staging table and INSERT ... ON CONFLICT DO NOTHING into a table with the same six columns
+//      and a UNIQUE event_id (PostgreSQL 15's COPY stops at the first duplicate), beside
+//      `rewards --db postgres://... ingest` in rounds; then members, full and incremental run, export.
 // Prints a table and the targets; writes the figures to .bench/results/latest.json.
 // `--check` exits 1 when a measured target is missed (not the default: figures vary by machine).
 
@@ -29,6 +34,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addDays, ensureData } from './generate.mjs';
+import { startPostgres } from './postgres.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
@@ -53,7 +59,7 @@ const TARGETS = {
 // Arguments
 
 function parseArgs(argv) {
-  const o = { sizes: [100_000, 1_000_000], repeat: 3, ref: true, only: null, check: false, regenerate: false };
+  const o = { sizes: [100_000, 1_000_000], repeat: 3, ref: true, only: null, check: false, regenerate: false, engines: ['sqlite', 'pg'], pg: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -66,12 +72,15 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = val();
     else if (a === '--check') o.check = true;
     else if (a === '--regenerate') o.regenerate = true;
+    else if (a === '--engines') o.engines = val().split(',');
+    else if (a === '--pg') o.pg = val();
     else if (a === '--help' || a === '-h') o.help = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.sizes.some((n) => !Number.isInteger(n) || n < 10)) throw new Error('--sizes takes event counts, e.g. 100000,1000000 or 100k,1m');
   if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat takes a positive integer');
   if (o.only && !['ingest', 'run', 'export'].includes(o.only)) throw new Error('--only takes ingest, run or export');
+  if (o.engines.some((e) => e !== 'sqlite' && e !== 'pg')) throw new Error('--engines takes sqlite, pg or both');
   o.sizes.sort((a, b) => a - b);
   return o;
 }
@@ -243,6 +252,27 @@ async function sqliteImport(ctx, label, csv) {
   return { ...r, code: ok ? 0 : r.code || 1, stderrHead: other.join('\n').slice(0, 2000), imported, failed };
 }
 
+/** The PostgreSQL reference: psql \copy of the CSV, then the rows with a new event_id into a UNIQUE table. */
+async function psqlCopy(ctx, pg, label, csv) {
+  const url = pg.fresh(label);
+  const script = join(ctx.dir, `${label}.sql`);
+  mkdirSync(ctx.dir, { recursive: true });
+  writeFileSync(
+    script,
+    [
+      'CREATE TABLE events_ref (event_id text COLLATE "C" NOT NULL UNIQUE, user_id text, event_type text, occurred_at text, timezone text, properties text);',
+      'CREATE TEMP TABLE stage (event_id text, user_id text, event_type text, occurred_at text, timezone text, properties text);',
+      `\\copy stage FROM '${csv.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true, FORCE_NOT_NULL (event_id))`,
+      'INSERT INTO events_ref SELECT * FROM stage ON CONFLICT (event_id) DO NOTHING;',
+      'SELECT count(*) FROM events_ref;',
+      '',
+    ].join('\n'),
+  );
+  const r = await measure(label, pg.psql, [...pg.psqlArgs(url), '-A', '-t', '-f', script], { dir: ctx.dir, env: childEnv() });
+  const imported = Number(r.stdout.trim().split('\n').pop());
+  return { ...r, imported, failed: 0 };
+}
+
 /** Did the tool count what the generator wrote? (inserted = distinct good rows, etc.) */
 function verify(totals, ev) {
   if (!totals) return 'no JSON report';
@@ -402,6 +432,10 @@ async function main() {
   log(`node ${env.node}, ${env.cpu}, sqlite3 ${env.sqlite3 ?? 'not installed'}, peak RSS via ${env.rss}`);
   if (opts.ref && !sqlite) log('sqlite3 is not installed: the reference import is skipped (apt-get install -y sqlite3)');
 
+  const pg = opts.engines.includes('pg') ? startPostgres(WORK, opts.pg) : null;
+  if (pg?.why) log(`PostgreSQL benchmarks skipped: ${pg.why}`);
+  else if (pg) log(`PostgreSQL: ${pg.label}`);
+  env.postgres = pg && !pg.why ? pg.label : (pg?.why ?? 'not asked for');
   const results = { started_at: new Date().toISOString(), env, sizes: [] };
   for (const n of opts.sizes) {
     const params = { events: n, members: Math.max(10, Math.round(n / 10)), days: 90 };
@@ -418,7 +452,9 @@ async function main() {
 
     const csvFile = join(data.dir, 'events.csv');
     const ndFile = join(data.dir, 'events.ndjson');
-    if (opts.only && opts.only !== 'ingest') {
+    if (!opts.engines.includes('sqlite')) {
+      // PostgreSQL only (below)
+    } else if (opts.only && opts.only !== 'ingest') {
       // Only the later benchmarks: load the events once, untimed as a benchmark (still shown).
       log(`${sizeLabel(n)}: rewards ingest csv (setup)`);
       const r = await ingest(ctx, 'ingest-csv', csvFile, freshDb(ctx.db));
@@ -443,31 +479,72 @@ async function main() {
       }
     }
 
-    if (opts.only !== 'ingest' && (commands.has('run') || commands.has('export'))) {
+    if (opts.engines.includes('sqlite')) await laterSteps(ctx, size.later);
+    if (pg && !pg.why) size.pg = await benchPostgres({ ...ctx, dir: join(dir, 'pg') }, pg, csvFile, ev);
+  }
+  pg?.stop?.();
+  report(results, opts, env);
+  return opts.check && results.targets.some((t) => !t.ok) ? 1 : 0;
+
+  async function benchPostgres(pctx, server, csvFile, ev) {
+    const out = { server: server.label, ingest: [], later: [] };
+    const name = (x) => `${sizeLabel(pctx.n)}_${x}`;
+    if (!opts.only || opts.only === 'ingest') {
+      const inputs = [
+        { input: 'psql \\copy csv', run: () => psqlCopy(pctx, server, name('ref'), csvFile) },
+        { input: 'rewards ingest csv', run: () => ingest({ ...pctx }, 'pg-ingest-csv', csvFile, (pctx.db = server.fresh(name('tool')))) },
+      ];
+      log(`${sizeLabel(pctx.n)}: PostgreSQL: ${inputs.map((x) => x.input).join(', ')}${opts.repeat > 1 ? ` (${opts.repeat} rounds)` : ''}`);
+      const measured = await inRounds(opts.repeat, inputs.map((x) => x.run));
+      for (const [k, x] of inputs.entries()) {
+        const r = measured[k];
+        const base = { input: x.input, file: csvFile, bytes: statSync(csvFile).size, rows: ev.rows, ...pick(r), runs: r.runs };
+        out.ingest.push(k === 0 ? { ...base, imported: r.imported, failed: r.failed } : { ...base, totals: r.totals, check: verify(r.totals, ev) });
+      }
+      const ref = out.ingest[0];
+      for (const r of out.ingest) {
+        r.rowsPerS = r.rows / r.seconds;
+        r.vsSqlite = ref.code === 0 ? r.rowsPerS / (ref.rows / ref.seconds) : null;
+      }
+      // The later steps go on in the last round's database (every round loads the same file).
+    } else {
+      pctx.db = server.fresh(name('tool'));
+      const r = await ingest(pctx, 'pg-ingest-csv', csvFile, pctx.db);
+      out.later.push({ label: 'ingest events.csv (setup)', ...pick(r), rows: r.totals?.rows ?? null });
+    }
+    await laterSteps(pctx, out.later);
+    return out;
+  }
+
+  async function laterSteps(ctx, later) {
+    const n = ctx.n;
+    const data = { dir: ctx.data };
+  if (opts.only !== 'ingest' && (commands.has('run') || commands.has('export'))) {
       // Members are needed by eligibility (run) and the export population.
       log(`${sizeLabel(n)}: members`);
       const m = await ingest(ctx, 'ingest-members', join(data.dir, 'members.csv'), ctx.db, { kind: 'members' });
-      size.later.push({ label: 'ingest members.csv', ...pick(m), rows: m.totals?.rows ?? null });
+      later.push({ label: 'ingest members.csv', ...pick(m), rows: m.totals?.rows ?? null });
     }
     if (!opts.only || opts.only === 'run') {
       log(`${sizeLabel(n)}: full run`);
-      size.later.push(await benchFullRun(ctx));
+      later.push(await benchFullRun(ctx));
       log(`${sizeLabel(n)}: incremental run`);
-      size.later.push(await benchIncrementalRun(ctx));
+      later.push(await benchIncrementalRun(ctx));
     }
     if (opts.only === 'export') {
       // The export reads grants: without a run first its figure would not be comparable.
       log(`${sizeLabel(n)}: full run (setup)`);
       const r = await benchFullRun(ctx);
-      size.later.push({ ...r, label: `${r.label} (setup)` });
+      later.push({ ...r, label: `${r.label} (setup)` });
     }
     if (!opts.only || opts.only === 'export') {
       log(`${sizeLabel(n)}: export`);
-      size.later.push(await benchExport(ctx));
+      later.push(await benchExport(ctx));
     }
   }
+}
 
-  // ---- report
+function report(results, opts, env) {
   const lines = [];
   lines.push(`rewards benchmark — ${results.started_at}`);
   lines.push(`node ${env.node}; ${env.cpu}; ${env.memGB} GB RAM; sqlite3 CLI ${env.sqlite3 ?? 'not installed (reference skipped)'}; peak RSS: ${env.rss}`);
@@ -510,9 +587,43 @@ async function main() {
     lines.push(table(['size', 'step', 'wall s', 'cpu s', 'peak RSS MB', 'exit', 'detail'], later, ['l', 'l', 'r', 'r', 'r', 'r', 'l']));
   }
 
+  const pgRows = [];
+  const pgLater = [];
+  for (const s of results.sizes) {
+    if (!s.pg) continue;
+    for (const r of s.pg.ingest) {
+      pgRows.push([sizeLabel(s.n), r.input, fmtInt(r.rows), fmtS(r.seconds), fmtS(r.cpuSeconds), fmtInt(r.rowsPerS), fmtMB(r.rssMB), r.vsSqlite === null ? '-' : r.vsSqlite.toFixed(2) + 'x',
+        r.totals ? `${r.totals.inserted}/${r.totals.duplicates}/${r.totals.conflicts}/${r.totals.rejected}` : `${fmtInt(r.imported)} stored`, r.code === 0 ? (r.check ?? 'ok') : `exit ${r.code}: ${r.error}`]);
+    }
+    for (const r of s.pg.later) {
+      const detail = r.code !== 0 ? `exit ${r.code}: ${r.error}` : r.rowsPerS ? `${fmtInt(r.rows)} rows, ${fmtInt(r.rowsPerS)} rows/s` : r.grants !== undefined ? `as of ${r.as_of}: ${fmtInt(r.grants)} grants${r.extra_day_ingest ? `; one more day ingested in ${fmtS(r.extra_day_ingest.seconds)} s` : ''}` : `${fmtInt(r.rows)} rows`;
+      pgLater.push([sizeLabel(s.n), r.label, fmtS(r.seconds), fmtS(r.cpuSeconds), fmtMB(r.rssMB), r.code, detail]);
+    }
+  }
+  if (pgRows.length || pgLater.length) {
+    lines.push('');
+    lines.push(`PostgreSQL: ${env.postgres}; cpu s and RSS are the client's (the server's work is in wall s)`);
+    lines.push('reference: psql \\copy FILE into a staging table, then INSERT ... ON CONFLICT (event_id) DO NOTHING into a table of the same 6 columns with a UNIQUE event_id');
+    if (pgRows.length) lines.push(table(['size', 'input', 'rows', 'wall s', 'cpu s', 'rows/s', 'peak RSS MB', 'vs psql', 'ins/dup/confl/rej', 'check'], pgRows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l']));
+    if (pgLater.length) lines.push(table(['size', 'step', 'wall s', 'cpu s', 'peak RSS MB', 'exit', 'detail'], pgLater, ['l', 'l', 'r', 'r', 'r', 'r', 'l']));
+  }
+
   // ---- targets
   const verdicts = [];
   const v = (ok, text) => verdicts.push({ ok, text });
+  const pgBig = [...results.sizes].reverse().find((s) => s.pg);
+  if (pgBig) {
+    const tool = pgBig.pg.ingest.find((r) => r.input === 'rewards ingest csv');
+    if (tool?.vsSqlite != null) v(tool.vsSqlite >= TARGETS.csvVsSqlite, `PostgreSQL: CSV ingest at ${sizeLabel(pgBig.n)}: ${tool.vsSqlite.toFixed(2)}x psql \\copy (target >= ${TARGETS.csvVsSqlite}x)`);
+    for (const r of pgBig.pg.ingest) if (r.check && r.check !== 'ok') v(false, `PostgreSQL: counts at ${sizeLabel(pgBig.n)}: ${r.check}`);
+    const f = pgBig.pg.later.find((r) => r.label === 'run (full)' && r.code === 0);
+    const i = pgBig.pg.later.find((r) => r.label === 'run (incremental)' && r.code === 0);
+    const e = pgBig.pg.later.find((r) => r.label === 'export acme' && r.code === 0);
+    if (f) v(f.seconds < TARGETS.fullRunS, `PostgreSQL: full run at ${sizeLabel(pgBig.n)}: ${fmtS(f.seconds)} s (target < ${TARGETS.fullRunS} s)`);
+    if (f && i) v(i.seconds < f.seconds * TARGETS.incrementalShare, `PostgreSQL: incremental run: ${fmtS(i.seconds)} s = ${(i.seconds / f.seconds).toFixed(2)} of the full run (target < ${TARGETS.incrementalShare})`);
+    if (e?.rowsPerS) v(e.rowsPerS >= TARGETS.exportRowsPerS, `PostgreSQL: export: ${fmtInt(e.rowsPerS)} rows/s (target >= ${fmtInt(TARGETS.exportRowsPerS)})`);
+    for (const r of pgBig.pg.later) if (r.code !== 0) v(false, `PostgreSQL: ${r.label} failed: exit ${r.code}: ${r.error}`);
+  }
   const big = results.sizes[results.sizes.length - 1];
   const small = results.sizes[0];
   const ing = (s, fmt) => s?.ingest.find((r) => r.input === `rewards ingest ${fmt}`);
@@ -560,7 +671,6 @@ async function main() {
   writeFileSync(join(RESULTS_DIR, 'latest.json'), json);
   writeFileSync(join(RESULTS_DIR, `${results.started_at.replace(/[:.]/g, '-')}.json`), json);
   process.stderr.write(`bench: figures in ${join(RESULTS_DIR, 'latest.json')}; logs and databases in ${RUN_DIR}\n`);
-  return opts.check && verdicts.some((t) => !t.ok) ? 1 : 0;
 }
 
 process.exitCode = await main();
