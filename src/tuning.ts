@@ -48,4 +48,4 @@ export const PG_PIPELINE = 12;
 /** PostgreSQL's work_mem for the tool's sessions, MB: a load window's sorts and hashes (200,000 rows) stay in memory instead of spilling. */
 export const PG_WORK_MEM_MB = 64;
 /** Rows a load stores before PostgreSQL's planner statistics are refreshed (ANALYZE, a sample: about 0.1 s). */
-export const PG_ANALYZE_ROWS = 10_000;
+export const PG_ANALYZE_ROWS = 100_000;

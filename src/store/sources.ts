@@ -185,5 +185,7 @@ function overlay(db: Db, src: SourceSpec & { where: Where }, key: string, after:
     ...q.params,
     { key, after, upTo, eventType: src.eventType },
   ).changes;
+  // TEMP tables are never analyzed by autovacuum: without counts PostgreSQL's reads of it go astray.
+  if (added > 0) postgres(db)?.exec('ANALYZE pg_temp.source_overlay');
   return added > 0;
 }

@@ -70,7 +70,7 @@ function server(adminUrl, stop) {
     psqlArgs,
     /** A new empty database (dropped first if a previous bench left it): its URL. */
     fresh(name) {
-      const db = `rewards_bench_${name.replace(/[^a-z0-9]/gi, '_')}`;
+      const db = `rewards_bench_${name.toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
       sql(adminUrl, `DROP DATABASE IF EXISTS ${db}`);
       sql(adminUrl, `CREATE DATABASE ${db}`);
       return urlOf(db);

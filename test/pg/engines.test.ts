@@ -70,7 +70,17 @@ async function scenario(ws: Workspace): Promise<{ name: string; out: unknown }[]
   json('report', ['report', '--as-of', '2026-04-07']);
   for (const u of ['m0001', 'm0002', 'm0003', 'm0004', 'm0005']) json(`explain ${u}`, ['explain', '--user', u, '--as-of', '2026-04-07']);
   json('status', ['status']);
-  json('prune', ['prune', '--dry-run']);
+  // Events past the `where` source's watermark, then pruned with everything before them: the
+  // delete trigger counts them into the source on their way out (migration 008; PostgreSQL's 001).
+  const fresh = [1, 2, 3].map((i) => ({ event_id: `after-${i}`, user_id: 'm0003', event_type: 'data_logged', occurred_at: `2026-04-0${i}T15:00:00Z`, properties: { source: 'app' } }));
+  writeFileSync(join(ws.dir, 'after.ndjson'), fresh.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  json('ingest after', ['ingest', join(ws.dir, 'after.ndjson')]);
+  json('prune dry', ['prune', '--dry-run']);
+  const cfg = JSON.parse(readFileSync(ws.configPath, 'utf8'));
+  ws.writeConfig({ ...cfg, retention: { events_days: 200, rejects_days: 90 } });
+  json('prune', ['prune']);
+  json('explain after prune', ['explain', '--user', 'm0003', '--as-of', '2026-04-07']);
+  json('status after prune', ['status']);
   outputs.push({ name: 'rejects', out: ws.ok(['rejects']).stdout.split(ws.dir).join('<ws>').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>') });
   return outputs;
 }
@@ -120,6 +130,12 @@ describe.skipIf(!PG_BIN)('PostgreSQL: the same outputs as SQLite', () => {
     expect(pg.psql('engines', 'SELECT count(*) FROM campaign_over_budget')).toBe('65\n');
     expect(fa.size).toBe(268);
     expect(fa.has('out/outbox/acme/2027-01-10/members.csv')).toBe(true);
+    // The prune deleted every event but the last stored (kept: see store/retention.ts), and the
+    // trigger counted the two others past the watermark into the source.
+    expect(out('status after prune').json.database.rows.events).toBe(1);
+    expect(pg.psql('engines', "SELECT local_date, events FROM source_activity WHERE user_id = 'm0003' AND local_date >= '2026-04-01' ORDER BY 1")).toBe(
+      '2026-04-01\t1\n2026-04-02\t1\n',
+    );
     lite.cleanup();
     post.cleanup();
   });
