@@ -27,7 +27,7 @@ describe('documentation', () => {
       const r = rewards(cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Usage: rewards ${cmd}`);
-      expect(r.stdout).toContain('--db <path>');
+      expect(r.stdout).toContain('--db <path|url>');
       expect(r.stdout).toContain('--json');
       expect(r.stdout).toMatch(/Examples?:\n(?: {2}.*\n)*? {2}.*\brewards [a-z]/);
     });
