@@ -30,13 +30,27 @@ export function buildProgram(): Command {
     .addOption(new Option('--db <path|url>', 'SQLite file, or postgres://user@host:port/dbname (default: $REWARDS_DB, else ./rewards.db)'))
     .addOption(new Option('--config <path>', 'config file (default: $REWARDS_CONFIG, else ./rewards.config.json)'))
     .option('--json', 'print one JSON object on stdout, nothing else there')
-    .option('--quiet', 'no progress or summaries on stderr (errors still print)')
+    .option('-q, --quiet', 'no progress or summaries on stderr (errors still print)')
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .exitOverride();
+  program.configureOutput({ outputError: (text, write) => write(parserError(text, 'rewards --help')) });
   for (const c of COMMANDS) c.register(program);
-  for (const c of program.commands) c.exitOverride().configureHelp({ showGlobalOptions: true });
+  for (const c of program.commands) {
+    c.exitOverride()
+      .configureHelp({ showGlobalOptions: true })
+      .configureOutput({ outputError: (text, write) => write(parserError(text, `rewards ${c.name()} --help`)) });
+  }
   return program;
+}
+
+/**
+ * The option parser's errors in the tool's one voice: `rewards: what`, then what to do. Commander
+ * writes "error: ..." and sometimes its own "(Did you mean ...?)" line, kept.
+ */
+function parserError(text: string, help: string): string {
+  const lines = text.trim().replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean);
+  return `rewards: ${escapeText(lines.join(' '))}; see \`${help}\`\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {

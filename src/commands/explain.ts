@@ -1,5 +1,7 @@
 /** `rewards explain`: flags, help, printing; the view is src/views/explain.ts. */
 import type { Command } from 'commander';
+import { NoInputError } from '../errors.js';
+import { memberKnown, membersLike } from '../store/members.js';
 import { explainMember } from '../views/explain.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
 import { asOfOption, campaignOption } from './options.js';
@@ -26,6 +28,12 @@ Examples:
       const campaignIds = campaignOption(flags.campaign, cfg);
       const db = openStore(ctx, { mustExist: true });
       try {
+        if (!memberKnown(db, flags.user)) {
+          const like = membersLike(db, flags.user);
+          throw new NoInputError(
+            `--user ${flags.user}: no such member in ${db.name} (no member record, event or grant)${like.length ? `; did you mean ${like.join(', ')}?` : '; ids are case-sensitive: check it against the members export'}`,
+          );
+        }
         const campaigns = explainMember(db, cfg.config, flags.user, campaignIds, asOf);
         if (ctx.json) {
           printJson(ctx, { user_id: flags.user, as_of: asOf, campaigns });

@@ -1,6 +1,6 @@
 /** `rewards nightly`: flags, help, the summary line; the night itself is src/nightly/nightly.ts. */
 import type { Command } from 'commander';
-import { EXIT, ReportedError } from '../errors.js';
+import { EXIT, ReportedError, UsageError } from '../errors.js';
 import { exportPartner } from '../export/export.js';
 import { partnerKey } from '../export/key.js';
 import { interruptNight, runNightly, type Exporter } from '../nightly/nightly.js';
@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .description('the cron job: ingest the inbox, run the campaigns (catching up missed nights), write due partner exports, prune')
     .option('--as-of <date>', 'the night to run (default: yesterday in the config timezone)')
     .option('--no-catch-up', 'run only --as-of, even if earlier nights were missed')
+    .option('--max-catch-up <nights>', 'the most nights to catch up in one go; more is refused (64)', '31')
     .addHelpText(
       'after',
       `
@@ -29,10 +30,13 @@ Exit codes: 0 every step succeeded; 65 some input was rejected or a file failed,
 
 Examples:
   rewards nightly
-  rewards nightly --as-of 2026-03-31 --json | jq .steps`,
+  rewards nightly --as-of 2026-03-31 --json | jq .steps
+  rewards nightly --max-catch-up 90        # after a long outage: catch up to 90 missed nights`,
     )
-    .action(async (flags: { asOf?: string; catchUp: boolean }, cmd: Command) => {
+    .action(async (flags: { asOf?: string; catchUp: boolean; maxCatchUp: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
+      const maxCatchUp = Number(flags.maxCatchUp);
+      if (!Number.isSafeInteger(maxCatchUp) || maxCatchUp < 1) throw new UsageError(`--max-catch-up takes a number of nights, not "${flags.maxCatchUp}"`);
       const cfg = await config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
       const tuning = ingestTuning(ctx);
@@ -46,6 +50,7 @@ Examples:
           runNightly(db, cfg, {
             asOf,
             catchUp: flags.catchUp,
+            maxCatchUp,
             stdin: ctx.stdin,
             ingest: tuning,
             exporter: exporterFor(db, cfg, ctx.env),
@@ -63,10 +68,12 @@ Examples:
         for (const n of summary.ingest.not_regular) {
           warn(ctx, `${n.path}: skipped, not a regular file (${n.type}); the inbox takes regular files only, and this one was not read`);
         }
-        for (const e of summary.exports) {
-          if (e.status === 'written' && e.safe_harbor === false) {
-            warn(ctx, `export ${e.partner} ${e.as_of}: not HIPAA Safe Harbor (date precision finer than a year); it needs an expert determination before it is shared`);
-          }
+        // One warning per partner however many nights were caught up, with the dates it covers.
+        const notSafe = new Map<string, string[]>();
+        for (const e of summary.exports) if (e.status === 'written' && e.safe_harbor === false) notSafe.set(e.partner, [...(notSafe.get(e.partner) ?? []), e.as_of]);
+        for (const [partner, dates] of notSafe) {
+          const when = dates.length === 1 ? dates[0] : `${dates[0]}..${dates[dates.length - 1]} (${dates.length} exports)`;
+          warn(ctx, `export ${partner} ${when}: not HIPAA Safe Harbor (date precision finer than a year); it needs an expert determination before it is shared`);
         }
         const i = summary.ingest;
         const grants = summary.runs.reduce((n, r) => n + r.grants, 0);

@@ -1,8 +1,8 @@
 /** `rewards rejects`: rejected rows and member field problems, as CSV or JSON. */
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
-import { UsageError } from '../errors.js';
-import { listRejects } from '../store/ingest.js';
+import { NoInputError, UsageError } from '../errors.js';
+import { getBatch, listRejects } from '../store/ingest.js';
 import { contextFrom, openStore, printJson } from './context.js';
 
 export function register(program: Command): void {
@@ -30,6 +30,9 @@ optional field was invalid and stored empty (field names it, raw is its value).`
       }
       const db = openStore(ctx, { mustExist: true });
       try {
+        if (batch !== undefined && !getBatch(db, batch)) {
+          throw new NoInputError(`--batch ${batch}: no such batch in ${db.name}; \`rewards status --json\` and the ingest reports give batch numbers`);
+        }
         if (ctx.json) {
           printJson(ctx, { rejects: [...listRejects(db, batch)] });
           return;

@@ -37,6 +37,9 @@ Examples:
     )
     .action(async (flags: { campaign?: string[]; asOf?: string; format: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
+      if (ctx.json && flags.format !== 'table' && flags.format !== 'json') {
+        throw new UsageError(`--json and --format ${flags.format} ask for two outputs; give one of them`);
+      }
       const format = ctx.json ? 'json' : flags.format;
       if (!['table', 'csv', 'json'].includes(format)) throw new UsageError(`--format must be table, csv or json, not "${flags.format}"`);
       const cfg = await config(ctx, true);

@@ -1,6 +1,6 @@
 /** Reading and validating the config file; relative paths resolve against its folder. */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { type Config, ConfigSchema } from './schema.js';
 
@@ -53,7 +53,9 @@ export function loadConfig(path: string, required: boolean, explicit: boolean): 
     throw new ConfigError(
       code === 'ENOENT'
         ? `${path}: config file not found; pass --config PATH or set $REWARDS_CONFIG (see README, "Config")`
-        : `${path}: cannot read the config (${(err as Error).message})`,
+        : code === 'EISDIR'
+          ? `${path}: is a folder, not a config file; pass the file itself, as in --config ${join(path, 'rewards.config.json')}`
+          : `${path}: cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check its permissions`,
     );
   }
   let raw: unknown;

@@ -30,7 +30,7 @@ export function inboxFiles(dir: string): { files: string[]; notRegular: { path: 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { files: [], notRegular: [] };
     throw fsError(err, dir, 'read');
   }
-  const files: { path: string; mtime: number }[] = [];
+  const files: string[] = [];
   const notRegular: { path: string; type: string }[] = [];
   for (const n of names) {
     if (n.startsWith('.') || formatFromName(n) === null) continue;
@@ -42,11 +42,13 @@ export function inboxFiles(dir: string): { files: string[]; notRegular: { path: 
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone since the listing
       throw fsError(err, path, 'read');
     }
-    if (st.isFile()) files.push({ path, mtime: st.mtimeMs });
+    if (st.isFile()) files.push(path);
     else notRegular.push({ path, type: typeOf(st) });
   }
-  files.sort((a, b) => a.mtime - b.mtime || (a.path < b.path ? -1 : 1));
-  return { files: files.map((f) => f.path), notRegular };
+  // In name order: exports are named by their date, and a copy (cp, rsync without -t) gives files
+  // modification times in whatever order it wrote them, which once loaded a week's files out of order.
+  files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { files, notRegular };
 }
 
 /**

@@ -3,13 +3,14 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LoadedConfig } from '../config/load.js';
-import { EXIT, type ExitCode, RewardsError } from '../errors.js';
+import { EXIT, UsageError, type ExitCode, RewardsError } from '../errors.js';
 import { applyRun, planRun, prepareRollups, repairGrantFiles } from '../grants/run.js';
 import { ingestFiles, type FileReport } from '../ingest/ingest-files.js';
 import { applyPrune, prunePlan } from '../retention/prune.js';
 import type { Db } from '../store/db.js';
 import { busyError } from '../store/lock.js';
 import { undeliveredExports } from '../store/deliveries.js';
+import { setBatchPath } from '../store/ingest.js';
 import { beginNightly, failRunningNightly, finishNightly, hasExport, lastCompletedNightlyAsOf } from '../store/nightly.js';
 import { todayInZone } from '../time/datetime.js';
 import { archiveFile, inboxFiles } from './inbox.js';
@@ -23,6 +24,8 @@ export type Deliverer = (partnerId: string, asOf: string) => Promise<{ remote_pa
 export interface NightlyOptions {
   asOf: string;
   catchUp: boolean;
+  /** The most nights one nightly catches up; more is refused before anything is done (64). */
+  maxCatchUp?: number;
   stdin: Readable;
   /** Ingest tuning (see ingestFiles). */
   ingest?: { parallel?: boolean | 'auto'; commitEvery?: number };
@@ -78,6 +81,15 @@ function failure(err: unknown): { exit: ExitCode; error: string } {
  * after a crash finishes what is missing and repeats nothing. The caller holds the lock.
  */
 export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions): Promise<NightlySummary> {
+  const last = lastCompletedNightlyAsOf(db);
+  const pending = nightsToRun(last, opts.asOf, opts.catchUp);
+  if (opts.maxCatchUp !== undefined && pending.length > opts.maxCatchUp) {
+    // Months of nights at once would write a grant file and the due exports for each: refused until asked for.
+    throw new UsageError(
+      `nightly ${opts.asOf}: ${pending.length} nights to catch up since the last completed one (${last}), more than --max-catch-up ${opts.maxCatchUp}; ` +
+        `run them with --max-catch-up ${pending.length}, or in steps (--as-of an earlier date first), or only this night with --no-catch-up`,
+    );
+  }
   const id = beginNightly(db, opts.asOf);
   const summary: NightlySummary = {
     nightly_id: id,
@@ -191,7 +203,9 @@ async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: N
         else s.ingested++;
         if (report.error) s.failures.push(report.error);
         try {
-          archiveFile(file, archiveDir);
+          const archived = archiveFile(file, archiveDir);
+          // `rejects` and `status` name the file where it is now.
+          if (report.status === 'ingested' && report.batch_id !== null) setBatchPath(db, report.batch_id, archived);
         } catch (err) {
           const f = failure(err);
           s.failures.push(f.error);

@@ -6,8 +6,21 @@ import { addDays, parseDate } from '../time/datetime.js';
  * Whether a partner's export is due for as-of date `asOf`:
  * daily every night; weekly for weeks ending on Sunday; monthly as of a month's last day (the first
  * night of the next month); yearly as of December 31st; on_close as of the first day one of the partner's campaigns is closed.
+ * Daily, weekly and monthly exports stop after the first one due once all the partner's campaigns are closed.
  */
 export function exportDue(p: Partner, config: Config, asOf: string): boolean {
+  if (!onSchedule(p, config, asOf)) return false;
+  if (p.schedule !== 'daily' && p.schedule !== 'weekly' && p.schedule !== 'monthly') return true;
+  // Once every campaign of the partner is closed, the first scheduled export from then on is its
+  // last: later ones would repeat the same data every night.
+  const closes = config.campaigns.filter((c) => p.campaigns.includes(c.id)).map((c) => addDays(c.end, c.grace_days + 1));
+  if (closes.length === 0) return true;
+  let last = closes.reduce((a, b) => (a > b ? a : b));
+  while (!onSchedule(p, config, last)) last = addDays(last, 1);
+  return asOf <= last;
+}
+
+function onSchedule(p: Partner, config: Config, asOf: string): boolean {
   switch (p.schedule) {
     case 'daily':
       return true;

@@ -7,8 +7,8 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CantCreateError, NoInputError } from '../errors.js';
-import { createExclusive, makeDir } from '../util/durable.js';
+import { CantCreateError, NoInputError, RewardsError } from '../errors.js';
+import { createExclusive } from '../util/durable.js';
 import { BUSY_TIMEOUT_MS, CACHE_KIB } from '../tuning.js';
 import { connectPostgres, isPostgres, isPostgresUrl, type PostgresDb } from './pg/connection.js';
 
@@ -90,7 +90,10 @@ function privateFile(path: string, onWarning?: (message: string) => void): void 
     statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    makeDir(dirname(path));
+    // A folder that does not exist is a typo far more often than a wish: it is never created.
+    if (!existsSync(dirname(path))) {
+      throw new NoInputError(`${path}: the folder ${dirname(path)} does not exist; create it (mkdir -p) or fix --db`);
+    }
     closeSync(createExclusive(path, DB_MODE));
     return;
   }
@@ -128,6 +131,7 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
     if (path !== ':memory:' && !opts.readonly && !(opts.mustExist && !existsSync(path))) privateFile(path, opts.onWarning);
     db = new Database(path, { fileMustExist: opts.mustExist ?? false, readonly: opts.readonly ?? false });
   } catch (err) {
+    if (err instanceof RewardsError) throw err;
     const msg = (err as Error).message;
     if (opts.mustExist) {
       throw new NoInputError(`${path}: cannot open the database (${msg}); run \`rewards ingest\` first or pass --db`);

@@ -185,6 +185,11 @@ export function reopenBatch(db: Db, batchId: number, path: string): void {
   stmt(db, `UPDATE batches SET status = 'pending', error = NULL, path = ?, started_at = ? WHERE batch_id = ?`).run(path, nowIso(), batchId);
 }
 
+/** Where a batch's file is now (the nightly moved it into the archive). */
+export function setBatchPath(db: Db, batchId: number, path: string): void {
+  stmt(db, 'UPDATE batches SET path = ? WHERE batch_id = ?').run(path, batchId);
+}
+
 export function getBatch(db: Db, batchId: number): BatchRow | undefined {
   return stmt(db, 'SELECT * FROM batches WHERE batch_id = ?').get(batchId) as BatchRow | undefined;
 }

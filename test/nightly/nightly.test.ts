@@ -20,7 +20,9 @@ describe('rewards nightly', () => {
     const w = ws();
     const r = w.cli(['--json', 'nightly', '--as-of', '2026-03-31']);
     // globex gets month precision (not Safe Harbor): the one thing a good night says on stderr.
-    expect(r.stderr).toBe('rewards: export globex 2026-03-31: not HIPAA Safe Harbor (date precision finer than a year); it needs an expert determination before it is shared\n');
+    expect(r.stderr).toBe(
+      'rewards: export globex 2026-03-31: not HIPAA Safe Harbor (date precision finer than a year); it needs an expert determination before it is shared\n',
+    );
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.status).toBe('ok');
