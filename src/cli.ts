@@ -12,6 +12,7 @@ import * as rejects from './commands/rejects.js';
 import * as report from './commands/report.js';
 import * as run from './commands/run.js';
 import * as status from './commands/status.js';
+import * as validate from './commands/validate.js';
 import { EXIT, ReportedError, RewardsError } from './errors.js';
 import { lastOpenedDatabase } from './store/db.js';
 import { busyError } from './store/lock.js';
@@ -21,7 +22,7 @@ import { escapeText } from './util/escape.js';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** The commands, in the order help lists them; each module registers its own. */
-const COMMANDS: readonly { register(program: Command): void }[] = [ingest, rejects, run, explain, report, prune, status, nightly, exportCommand, deliverCommand, keygen];
+const COMMANDS: readonly { register(program: Command): void }[] = [ingest, rejects, run, explain, report, prune, status, nightly, exportCommand, deliverCommand, keygen, validate];
 
 export function buildProgram(): Command {
   const program = new Command('rewards')

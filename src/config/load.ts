@@ -18,6 +18,23 @@ function loadedFrom(config: Config, abs: string): LoadedConfig {
   return { config, path: abs, resolvePath: (p) => (isAbsolute(p) ? p : resolve(base, p)) };
 }
 
+/** The config file's text; null when it is absent and `optional`. Unreadable is 78, saying why. */
+export function readConfigText(path: string, optional = false): string | null {
+  try {
+    return readFileSync(resolve(path), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && optional) return null;
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `${path}: config file not found; pass --config PATH or set $REWARDS_CONFIG (see README, "Config")`
+        : code === 'EISDIR'
+          ? `${path}: is a folder, not a config file; pass the file itself, as in --config ${join(path, 'rewards.config.json')}`
+          : `${path}: cannot read the config (${code ?? (err as Error).message}); check its permissions`,
+    );
+  }
+}
+
 /** `campaigns[0].rules[1].days` from a zod issue path. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -30,7 +47,7 @@ export function parseConfig(raw: unknown, where: string): Config {
   if (!r.success) {
     const first = r.error.issues[0]!;
     const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problem(s))` : '';
-    throw new ConfigError(`${where}: ${formatPath(first.path)}: ${first.message}${more}; fix the config and rerun`);
+    throw new ConfigError(`${where}: ${formatPath(first.path)}: ${first.message}${more}; fix the config and rerun (\`rewards validate\` lists every problem)`);
   }
   return r.data;
 }
@@ -42,27 +59,13 @@ export function parseConfig(raw: unknown, where: string): Config {
  */
 export function loadConfig(path: string, required: boolean, explicit: boolean): LoadedConfig {
   const abs = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !required && !explicit) {
-      return { config: ConfigSchema.parse({}), path: null, resolvePath: (p) => resolve(p) };
-    }
-    throw new ConfigError(
-      code === 'ENOENT'
-        ? `${path}: config file not found; pass --config PATH or set $REWARDS_CONFIG (see README, "Config")`
-        : code === 'EISDIR'
-          ? `${path}: is a folder, not a config file; pass the file itself, as in --config ${join(path, 'rewards.config.json')}`
-          : `${path}: cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check its permissions`,
-    );
-  }
+  const text = readConfigText(path, !required && !explicit);
+  if (text === null) return { config: ConfigSchema.parse({}), path: null, resolvePath: (p) => resolve(p) };
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message}); fix the config and rerun`);
+    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message}); \`rewards validate\` shows where, then fix the config and rerun`);
   }
   return loadedFrom(parseConfig(raw, path), abs);
 }

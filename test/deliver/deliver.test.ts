@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, cliEnv, parseJsonOutput, sqlite, tempDir } from '../helpers.js';
 import { KEYS, loadEvents, loadMembers, makeWs, type Workspace } from '../workspace.js';
-import { GPG, SSHD, SSHD_HOWTO, TestSshd } from './sshd.js';
+import { deliveryConfig, GPG, SSHD, SSHD_HOWTO, TestSshd } from './sshd.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 if (!SSHD) console.warn(`[test/deliver/deliver.test.ts] skipped: ${SSHD_HOWTO}`);
@@ -19,19 +19,7 @@ if (!SSHD) console.warn(`[test/deliver/deliver.test.ts] skipped: ${SSHD_HOWTO}`)
 const AS_OF = '2026-12-31';
 const DATA = ['activity.csv', 'grants.csv', 'manifest.json', 'members.csv', 'summary.csv'];
 
-const config = (delivery: unknown) => ({
-  timezone: 'UTC',
-  paths: { grants: 'out/grants', outbox: 'out/outbox' },
-  campaigns: [
-    {
-      id: 'spring-2026',
-      start: '2026-03-01',
-      end: '2026-03-31',
-      rules: [{ id: 'b', type: 'first_event', event_type: 'birth_reported', reward: { code: 'G', amount_cents: 100, currency: 'USD' } }],
-    },
-  ],
-  partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], delivery }],
-});
+const config = deliveryConfig;
 
 async function workspace(sshd: TestSshd, extra: Record<string, unknown> = {}): Promise<Workspace> {
   const ws = makeWs(config(sshd.delivery(extra)), 'rewards-deliver-');

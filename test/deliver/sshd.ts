@@ -207,3 +207,18 @@ export class TestSshd {
     };
   }
 }
+
+/** The delivery suites' config: one campaign, partner acme delivering with `delivery`. */
+export const deliveryConfig = (delivery: unknown) => ({
+  timezone: 'UTC',
+  paths: { grants: 'out/grants', outbox: 'out/outbox' },
+  campaigns: [
+    {
+      id: 'spring-2026',
+      start: '2026-03-01',
+      end: '2026-03-31',
+      rules: [{ id: 'b', type: 'first_event', event_type: 'birth_reported', reward: { code: 'G', amount_cents: 100, currency: 'USD' } }],
+    },
+  ],
+  partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], delivery }],
+});

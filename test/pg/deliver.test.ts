@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEvents, loadMembers, Workspace } from '../workspace.js';
-import { SSHD, SSHD_HOWTO, TestSshd } from '../deliver/sshd.js';
+import { deliveryConfig, SSHD, SSHD_HOWTO, TestSshd } from '../deliver/sshd.js';
 import { PG_BIN, PG_HOWTO, TestPostgres } from './cluster.js';
 
 if (!PG_BIN || !SSHD) console.warn(`skipping the PostgreSQL delivery test: ${!PG_BIN ? PG_HOWTO : SSHD_HOWTO}`);
@@ -27,19 +27,7 @@ describe.skipIf(!PG_BIN || !SSHD)('PostgreSQL: deliver', () => {
   });
 
   it('records the delivery in PostgreSQL, lands it verifiable, and does not send it twice', async () => {
-    const config = {
-      timezone: 'UTC',
-      paths: { grants: 'out/grants', outbox: 'out/outbox' },
-      campaigns: [
-        {
-          id: 'spring-2026',
-          start: '2026-03-01',
-          end: '2026-03-31',
-          rules: [{ id: 'b', type: 'first_event', event_type: 'birth_reported', reward: { code: 'G', amount_cents: 100, currency: 'USD' } }],
-        },
-      ],
-      partners: [{ id: 'acme', key_env: 'REWARDS_KEY_ACME', campaigns: ['spring-2026'], delivery: sshd.delivery() }],
-    };
+    const config = deliveryConfig(sshd.delivery());
     const ws = new Workspace({ prefix: 'rewards-pg-deliver-', config, db: pg.createDatabase('deliver') });
     await loadMembers(ws, Array.from({ length: 30 }, (_, i) => ({ user_id: `d${i}`, partner: 'acme', share_consent: true, zip: '02139', birth_date: '1990-01-01' })));
     await loadEvents(ws, Array.from({ length: 30 }, (_, i) => ({ user_id: `d${i}`, event_type: 'birth_reported', date: '2026-03-05' })));
