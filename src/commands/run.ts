@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { applyRun, planRun, prepareRollups, runSummary } from '../grants/run.js';
 import { collect, config, contextFrom, type Context, openStore, printJson, say, withLock } from './context.js';
+import { planCosts, type RuleCost } from '../views/cost.js';
 import { asOfOption, campaignOption } from './options.js';
 import { grantId } from '../rules/campaign.js';
 
@@ -25,6 +26,7 @@ Examples:
   rewards run                                  # as of yesterday
   rewards run --as-of 2026-03-31
   rewards run --dry-run --json | jq '.rows[] | select(.over_budget)'
+  rewards run --dry-run --as-of 2026-03-31 > cost.txt     # per rule: already granted, new, over budget, total
   rewards --config candidate.json run --dry-run --as-of 2026-05-31   # cost a new campaign on real history
 
 Each grant has a stable grant_id (campaign, rule, member, sequence); a rerun grants nothing twice.
@@ -46,12 +48,14 @@ export async function runCommand(ctx: Context, flags: RunFlags) {
       const plan = planRun(db, cfg.config, { asOf, campaignIds: ids, full: true });
       const summary = runSummary(plan);
       const all = plan.campaigns.flatMap((c) => [...c.granted.map((g) => ({ g, over: false })), ...c.overBudget.map((g) => ({ g, over: true }))]);
+      const costs = planCosts(db, cfg.config, plan);
       if (ctx.json) {
         printJson(ctx, {
           run_id: null,
           as_of: asOf,
           dry_run: true,
           campaigns: summary,
+          costs,
           grants: summary.reduce((n, c) => n + c.grants, 0),
           amount_cents: summary.reduce((n, c) => n + c.amount_cents, 0),
           file: null,
@@ -69,6 +73,7 @@ export async function runCommand(ctx: Context, flags: RunFlags) {
           })),
         });
       } else {
+        ctx.stdout.write(costTable(costs) + '\n');
         printSummary(ctx, asOf, summary, 'would grant');
       }
       return;
@@ -113,6 +118,16 @@ function printSummary(ctx: Context, asOf: string, summary: ReturnType<typeof run
     const over = c.over_budget ? `, ${c.over_budget} over budget` : '';
     say(ctx, `  ${c.id}: ${verb} ${c.grants} (${money(c.amount_cents)})${over}`);
   }
+}
+
+/** The dry run's answer on stdout: per rule, already granted, new, over budget, total, with currency. */
+function costTable(costs: RuleCost[]): string {
+  const head = ['campaign', 'rule', 'currency', 'granted', 'amount', 'new', 'amount', 'over budget', 'amount', 'total', 'amount'];
+  const cells = (a: { grants: number; amount_cents: number }) => [String(a.grants), money(a.amount_cents)];
+  const rows = costs.map((c) => [c.campaign_id, c.rule_id, c.currency, ...cells(c.already_granted), ...cells(c.new), ...cells(c.over_budget), ...cells(c.total)]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((v, i) => (i < 3 ? v.padEnd(w[i]!) : v.padStart(w[i]!))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
 }
 
 export function money(cents: number): string {

@@ -1,0 +1,52 @@
+/** Issue 15: a dry run answers the costing question on stdout: per rule, already granted, new, over budget and total, with currency. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEMO } from '../helpers.js';
+import { Workspace } from '../workspace.js';
+
+const w = new Workspace({ demo: true, prefix: 'rewards-cost-' });
+afterAll(() => w.cleanup());
+
+describe('run --dry-run costs', () => {
+  w.ok(['--quiet', 'nightly', '--as-of', '2026-03-31']);
+  const granted = w.query<{ rule_id: string; n: number; cents: number }>(
+    "SELECT rule_id, count(*) AS n, sum(amount_cents) AS cents FROM grants WHERE campaign_id = 'spring-2026' GROUP BY rule_id",
+  );
+  const of = (rule: string) => granted.find((g) => g.rule_id === rule) ?? { n: 0, cents: 0 };
+
+  it('prints the table on stdout, even with --quiet, and --json carries the same figures', () => {
+    const r = w.cli(['--quiet', 'run', '--dry-run', '--as-of', '2026-03-31']);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^campaign\s+rule\s+currency\s+granted\s+amount\s+new\s+amount\s+over budget\s+amount\s+total\s+amount$/);
+    const five = lines.find((l) => /^spring-2026\s+five-days\s/.test(l))!.split(/\s+/);
+    expect(five).toEqual(['spring-2026', 'five-days', 'USD', String(of('five-days').n), (of('five-days').cents / 100).toFixed(2), '0', '0.00', '0', '0.00', String(of('five-days').n), (of('five-days').cents / 100).toFixed(2)]);
+    const j = w.ok(['--json', 'run', '--dry-run', '--as-of', '2026-03-31']);
+    expect(j.costs.map((c: { rule_id: string }) => c.rule_id)).toEqual(['birth', 'five-days', 'active-10-of-14', 'ten-symptoms']);
+    expect(j.costs[1]).toEqual({
+      campaign_id: 'spring-2026',
+      rule_id: 'five-days',
+      currency: 'USD',
+      already_granted: { grants: of('five-days').n, amount_cents: of('five-days').cents },
+      new: { grants: 0, amount_cents: 0 },
+      over_budget: { grants: 0, amount_cents: 0 },
+      total: { grants: of('five-days').n, amount_cents: of('five-days').cents },
+    });
+  });
+
+  it('costs a candidate rule over all history beside what is already granted', () => {
+    const c = JSON.parse(readFileSync(join(DEMO, 'rewards.config.json'), 'utf8'));
+    c.campaigns[0].budget_cents = 1_000_000;
+    c.campaigns[0].rules.push({ id: 'three-days', type: 'streak', event_type: 'data_logged', days: 3, reward: { code: 'GIFT-2', amount_cents: 200, currency: 'USD' } });
+    const candidate = w.writeConfig(c, join(w.dir, 'candidate.json'));
+    const j = w.ok(['--config', candidate, '--json', 'run', '--dry-run', '--as-of', '2026-03-31']);
+    const three = j.costs.find((x: { rule_id: string }) => x.rule_id === 'three-days');
+    expect(three.already_granted).toEqual({ grants: 0, amount_cents: 0 });
+    expect(three.new.grants).toBeGreaterThan(0);
+    expect(three.new.amount_cents).toBe(three.new.grants * 200);
+    expect(three.total).toEqual(three.new);
+    const birth = j.costs.find((x: { rule_id: string }) => x.rule_id === 'birth');
+    expect(birth.total).toEqual({ grants: of('birth').n, amount_cents: of('birth').cents });
+  });
+});
