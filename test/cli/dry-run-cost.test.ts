@@ -35,6 +35,17 @@ describe('run --dry-run costs', () => {
     });
   });
 
+  it('the analysts\' views add up to the grants table', () => {
+    const progress = w.query<{ rule_id: string; grants: number; amount_cents: number; waiting_over_budget: number }>(
+      'SELECT rule_id, grants, amount_cents, waiting_over_budget FROM campaign_progress ORDER BY rule_id',
+    );
+    expect(progress).toEqual([...granted].sort((a, b) => (a.rule_id < b.rule_id ? -1 : 1)).map((g) => ({ rule_id: g.rule_id, grants: g.n, amount_cents: g.cents, waiting_over_budget: 0 })));
+    const byPartner = w.query<{ n: number; cents: number }>('SELECT sum(grants) AS n, sum(amount_cents) AS cents FROM grants_by_partner');
+    expect(byPartner).toEqual([{ n: granted.reduce((a, g) => a + g.n, 0), cents: granted.reduce((a, g) => a + g.cents, 0) }]);
+    const days = w.query<{ n: number }>("SELECT sum(events) AS n FROM member_days WHERE user_id = 'm0003'");
+    expect(days).toEqual(w.query("SELECT sum(events) AS n FROM daily_activity WHERE user_id = 'm0003'"));
+  });
+
   it('costs a candidate rule over all history beside what is already granted', () => {
     const c = JSON.parse(readFileSync(join(DEMO, 'rewards.config.json'), 'utf8'));
     c.campaigns[0].budget_cents = 1_000_000;

@@ -128,6 +128,12 @@ describe.skipIf(!PG_BIN)('PostgreSQL: the same outputs as SQLite', () => {
       exports: 30, releases: 30, deliveries: 0, nightly_runs: 4,
     });
     expect(pg.psql('engines', 'SELECT count(*) FROM campaign_over_budget')).toBe('65\n');
+    // The analysts' views give the same rows on both engines.
+    for (const [view, order] of [['campaign_progress', 'campaign_id, rule_id'], ['grants_by_partner', 'partner, campaign_id, rule_id'], ['member_days', 'user_id, local_date']]) {
+      const sql = `SELECT * FROM ${view} ORDER BY ${order}`;
+      const mine = lite.query(sql).map((r) => Object.values(r).map((v) => (v === null ? '' : String(v))).join('\t') + '\n').join('');
+      expect(pg.psql('engines', sql), view).toBe(mine);
+    }
     expect(fa.size).toBe(268);
     expect(fa.has('out/outbox/acme/2027-01-10/members.csv')).toBe(true);
     // The prune deleted every event but the last stored (kept: see store/retention.ts), and the

@@ -47,7 +47,7 @@ describe.skipIf(!PG_BIN)('PostgreSQL: the guarantees hold on a real server', () 
     expect(empty.stderr).toMatch(/^rewards: postgres:\/\/rewards@localhost\/migrate\?host=.*: this database has no rewards tables yet; run `rewards ingest` first/);
     ws.ok(['ingest', '--kind', 'members', join(ws.dir, 'inbox/members/members-2026-03-20.csv')]);
     ws.ok(['ingest', join(ws.dir, 'inbox/events/events-2026-03-01.csv')]);
-    expect(pg.psql('migrate', 'SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1\t001_schema.sql\n');
+    expect(pg.psql('migrate', 'SELECT version, name FROM schema_migrations ORDER BY version')).toBe('1\t001_schema.sql\n2\t002_views.sql\n');
     expect(pg.psql('migrate', 'SELECT count(*) FROM members')).toBe('60\n');
     // Analysts query it with psql: the columns the README documents.
     expect(pg.psql('migrate', "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events'")).toBe('11\n');
