@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, PROJECT_ROOT } from '../helpers.js';
@@ -64,5 +65,41 @@ describe('global behaviour', () => {
   it('--version prints the package version', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     expect(rewards('--version').stdout.trim()).toBe(pkg.version);
+  });
+});
+
+/** The shell lines of the README's quick start that try the commands on the demo (after `npm start`). */
+function quickStartLines(): string[] {
+  const section = README.split(/^## Quick start$/m)[1]!.split(/^## /m)[0]!;
+  const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const tryBlock = blocks.find((b) => b.includes('export REWARDS_DB='))!;
+  return tryBlock.split('\n').filter((l) => l.trim() !== '');
+}
+
+describe('the README quick start', () => {
+  it('runs as written on the demo, each line exiting 0', () => {
+    // What `npm start` leaves: ./demo after a nightly; bin/ and fixtures/ as in the checkout.
+    const dir = mkdtempSync(join(tmpdir(), 'rewards-quickstart-'));
+    try {
+      symlinkSync(join(ROOT, 'bin'), join(dir, 'bin'));
+      symlinkSync(join(ROOT, 'fixtures'), join(dir, 'fixtures'));
+      cpSync(join(ROOT, 'fixtures/demo'), join(dir, 'demo'), { recursive: true, filter: (s) => !s.endsWith('demo.env') });
+      const lines = quickStartLines();
+      expect(lines.length).toBeGreaterThanOrEqual(5);
+      const missing = ['jq', 'sqlite3'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+      if (missing.length) console.warn(`README quick start: lines using ${missing.join(', ')} are skipped (not installed)`);
+      const script = [
+        'set -euo pipefail',
+        'export REWARDS_DB=demo/rewards.db REWARDS_CONFIG=demo/rewards.config.json',
+        'set -a && . fixtures/demo/demo.env && set +a',
+        'bin/rewards nightly --as-of 2026-03-31 --quiet',
+        ...lines.filter((l) => !missing.some((t) => new RegExp(`(^|\\| )${t} `).test(l))).map((l) => `echo "+ ${l.replace(/["$`\\]/g, '\\$&')}" >&2; ${l}`),
+      ].join('\n');
+      const r = spawnSync('bash', ['-c', script], { cwd: dir, encoding: 'utf8', env: { ...process.env, REWARDS_DB: undefined, REWARDS_CONFIG: undefined } });
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain('member m0007, as of 2026-03-31');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
