@@ -1,6 +1,7 @@
 /** The program: every command registered, errors turned into exit codes. */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import * as completion from './commands/completion.js';
 import * as deliverCommand from './commands/deliver.js';
 import * as explain from './commands/explain.js';
 import * as exportCommand from './commands/export.js';
@@ -22,7 +23,7 @@ import { escapeText } from './util/escape.js';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** The commands, in the order help lists them; each module registers its own. */
-const COMMANDS: readonly { register(program: Command): void }[] = [ingest, rejects, run, explain, report, prune, status, nightly, exportCommand, deliverCommand, keygen, validate];
+const COMMANDS: readonly { register(program: Command): void }[] = [ingest, rejects, run, explain, report, prune, status, nightly, exportCommand, deliverCommand, keygen, validate, completion];
 
 export function buildProgram(): Command {
   const program = new Command('rewards')
