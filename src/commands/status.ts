@@ -57,7 +57,7 @@ Examples:
         for (const r of s.releases) {
           o.push(`  ${r.partner_id}: ${r.rule === 'period' ? `release ${r.period}` : `as of ${r.period}`}, data through ${r.data_through}, first exported as of ${r.first_as_of}, ${r.members} member(s)`);
         }
-        o.push(`campaigns: ${s.campaigns.map((c) => `${c.id} ${c.phase.replace('_', ' ')}`).join(', ') || 'none'}`);
+        o.push(`campaigns${s.campaigns[0] ? ` as of ${s.campaigns[0].as_of}` : ''}: ${s.campaigns.map((c) => `${c.id} ${c.phase.replace('_', ' ')}`).join(', ') || 'none'}`);
         // File names and errors come from input: one line each, control characters escaped.
         ctx.stdout.write(o.map(escapeText).join('\n') + '\n');
       } finally {

@@ -10,6 +10,7 @@ import { listReleases } from '../store/export.js';
 import { latestNightly } from '../store/nightly.js';
 import { lastPrune } from '../store/retention.js';
 import { databaseBytes, lastBatch, latestExports, recentRuns, tableCounts, unfinishedBatches } from '../store/status.js';
+import { addDays } from '../time/datetime.js';
 
 /** The state of everything at a glance, for `rewards status` and its --json. */
 export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: string) {
@@ -55,7 +56,9 @@ export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: 
       })),
       undelivered: undeliveredExports(db, cfg.config.partners.filter((p) => p.delivery).map((p) => p.id)).map((e) => ({ partner_id: e.partner_id, as_of: e.as_of })),
     },
-    campaigns: cfg.config.campaigns.map((c) => ({ id: c.id, start: c.start, end: c.end, phase: campaignPhase(c, today) })),
+    // As of yesterday, the last complete local day: the date run, report and explain take by default,
+    // so that status and report name the same phase.
+    campaigns: cfg.config.campaigns.map((c) => ({ id: c.id, start: c.start, end: c.end, as_of: addDays(today, -1), phase: campaignPhase(c, addDays(today, -1)) })),
   };
 }
 

@@ -57,6 +57,13 @@ describe('one voice', () => {
     expect([created.code, created.stderr]).toEqual([0, '']);
   });
 
+  it('status and report name the same phase: both as of yesterday, by default', () => {
+    const st = w.ok(['--json', 'status']);
+    const rep = w.ok(['--json', 'report']);
+    expect(st.campaigns[0].as_of).toBe(rep.as_of);
+    expect(st.campaigns[0].phase).toBe(rep.rows[0].phase);
+  });
+
   it('rejects name the file where the nightly archived it', () => {
     const r = w.ok(['--json', 'rejects']).rejects as { file: string; line: number }[];
     expect(r.map((x) => [x.file, x.line])).toEqual([[join(w.dir, 'archive/2026-03-31/events-2026-03-12.ndjson.gz'), 66]]);
