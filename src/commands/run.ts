@@ -1,8 +1,9 @@
 /** `rewards run`: flags, help, printing; the run itself is src/grants/run.ts. */
 import type { Command } from 'commander';
 import { applyRun, planRun, prepareRollups, runSummary } from '../grants/run.js';
-import { collect, config, contextFrom, type Context, openStore, printJson, say, withLock } from './context.js';
+import { collect, config, contextFrom, type Context, openStore, printJson, say, warn, withLock } from './context.js';
 import { planCosts, type RuleCost } from '../views/cost.js';
+import { dataWarnings } from '../views/data-warnings.js';
 import { asOfOption, campaignOption } from './options.js';
 import { grantId } from '../rules/campaign.js';
 
@@ -49,6 +50,7 @@ export async function runCommand(ctx: Context, flags: RunFlags) {
       const summary = runSummary(plan);
       const all = plan.campaigns.flatMap((c) => [...c.granted.map((g) => ({ g, over: false })), ...c.overBudget.map((g) => ({ g, over: true }))]);
       const costs = planCosts(db, cfg.config, plan);
+      for (const w of dataWarnings(db, cfg.config)) warn(ctx, w);
       if (ctx.json) {
         printJson(ctx, {
           run_id: null,

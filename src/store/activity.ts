@@ -209,3 +209,19 @@ export function changedUsers(
   }
   return byType;
 }
+
+/** Whether any counted activity of this event type is stored (the daily rollup's type index). */
+export function eventTypeSeen(db: Db, eventType: string): boolean {
+  return stmt(db, 'SELECT 1 FROM daily_activity WHERE event_type = ? LIMIT 1').get(eventType) !== undefined;
+}
+
+/** Whether any stored event of this type has this top-level property (properties are canonical JSON: `"key":`). */
+export function propertySeen(db: Db, eventType: string, key: string): boolean {
+  const pattern = `%${JSON.stringify(key).replace(/[\\%_]/g, (c) => `\\${c}`)}:%`;
+  return stmt(db, "SELECT 1 FROM events WHERE event_type = ? AND properties LIKE ? ESCAPE '\\' LIMIT 1").get(eventType, pattern) !== undefined;
+}
+
+/** Whether any of these event types has counted activity dated in [from, to]. */
+export function activityInWindow(db: Db, eventTypes: readonly string[], from: string, to: string): boolean {
+  return stmt(db, 'SELECT 1 FROM daily_activity WHERE event_type IN (SELECT value FROM json_each(?)) AND local_date BETWEEN ? AND ? LIMIT 1').get(JSON.stringify(eventTypes), from, to) !== undefined;
+}

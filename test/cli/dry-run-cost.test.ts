@@ -46,6 +46,22 @@ describe('run --dry-run costs', () => {
     expect(days).toEqual(w.query("SELECT sum(events) AS n FROM daily_activity WHERE user_id = 'm0003'"));
   });
 
+  it('warns, in validate and in a dry run, about event types and where keys no stored event has', () => {
+    const c = JSON.parse(readFileSync(join(DEMO, 'rewards.config.json'), 'utf8'));
+    c.campaigns[0].rules[1].event_type = 'data_loged';
+    c.campaigns[0].rules[2].where = { sourze: ['app'] };
+    const typo = w.writeConfig(c, join(w.dir, 'typo.json'));
+    const expected = [
+      `rewards: ${typo}: campaigns[0].rules[1].event_type: no event of type "data_loged" is stored; check the spelling against the exports`,
+      `rewards: ${typo}: campaigns[0].rules[2].where.sourze: no stored "data_logged" event has a property "sourze"`,
+    ];
+    const v = w.cli(['--config', typo, 'validate']);
+    expect([v.code, v.stderr]).toEqual([0, [...expected, `${typo}: valid`, ''].join('\n')]);
+    const d = w.cli(['--config', typo, '--quiet', 'run', '--dry-run', '--as-of', '2026-03-31']);
+    expect(d.code).toBe(0);
+    expect(d.stderr).toBe(expected.map((l) => l.replace(`${typo}: `, '')).join('\n') + '\n');
+  });
+
   it('costs a candidate rule over all history beside what is already granted', () => {
     const c = JSON.parse(readFileSync(join(DEMO, 'rewards.config.json'), 'utf8'));
     c.campaigns[0].budget_cents = 1_000_000;

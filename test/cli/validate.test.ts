@@ -15,7 +15,7 @@ describe('rewards validate', () => {
     const r = ws.cli(['--config', path, 'validate']);
     expect([r.code, r.stdout, r.stderr]).toEqual([0, '', `${path}: valid\n`]);
     expect(existsSync(ws.db)).toBe(false);
-    expect(JSON.parse(ws.cli(['--config', path, '--json', 'validate']).stdout)).toEqual({ config: path, ok: true, problems: [] });
+    expect(JSON.parse(ws.cli(['--config', path, '--json', 'validate']).stdout)).toEqual({ config: path, ok: true, problems: [], warnings: [] });
   });
 
   it('lists every schema problem with its path and a "did you mean"', () => {
