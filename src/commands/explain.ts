@@ -44,7 +44,10 @@ Examples:
           out.push('', `${c.campaign_id} (${c.phase.replace('_', ' ')}${c.window ? `, counting ${c.window.from}..${c.window.to}` : ''}): ${c.eligibility}`);
           for (const r of c.rules) {
             const streak = r.longest_streak ? `, longest streak ${r.longest_streak.length} (${r.longest_streak.from}..${r.longest_streak.to}), current ${r.current_streak}` : '';
-            out.push(`  ${r.rule_id} [${r.type} ${r.event_type}]: ${r.counted_dates} counted day(s), ${r.counted_events} event(s)${r.first_date ? ` from ${r.first_date} to ${r.last_date}` : ''}${streak}`);
+            const where = r.where
+              ? ` where ${Object.entries(r.where).map(([k, v]) => `${k} ${Array.isArray(v) ? `in ${v.map((x) => JSON.stringify(x)).join(', ')}` : `= ${JSON.stringify(v)}`}`).join(' and ')}`
+              : '';
+            out.push(`  ${r.rule_id} [${r.type} ${r.event_type}${where}]: ${r.counted_dates} counted day(s), ${r.counted_events} event(s)${r.first_date ? ` from ${r.first_date} to ${r.last_date}` : ''}${streak}`);
             for (const e of r.earnings) {
               const where = {
                 granted: `granted in run ${e.run_id}, ${e.file}`,

@@ -186,9 +186,10 @@ export function streaks(days: readonly DayCount[]): Streaks {
 
 /**
  * Why a member has not (yet) earned the next grant of a rule, in words an analyst can check:
- * `4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged`.
+ * `4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged`. `countingEnded`:
+ * the window ends at the campaign's end, so no later day can count.
  */
-export function progressText(rule: Rule, days: readonly DayCount[], earnings: readonly Earning[], windowEnd: string): string {
+export function progressText(rule: Rule, days: readonly DayCount[], earnings: readonly Earning[], windowEnd: string, countingEnded = false): string {
   const cap = grantCap(rule);
   if (earnings.length >= cap) return `reached the limit of ${cap} grant(s) per member`;
   const after = earnings.length ? earnings[earnings.length - 1]!.earned_on : null;
@@ -197,14 +198,25 @@ export function progressText(rule: Rule, days: readonly DayCount[], earnings: re
     case 'first_event':
       return `no counted ${what} event yet`;
     case 'streak': {
-      const { last } = streaks(days);
-      if (!last) return `0 of ${rule.days} consecutive days: no counted ${what} yet`;
-      let len = last.length % rule.days;
-      if (len === 0) return `0 of ${rule.days} consecutive days since ${last.to}; ${addDays(last.to, 1) <= windowEnd ? `${addDays(last.to, 1)} has no ${what}` : 'continue tomorrow'}`;
-      const from = addDays(last.to, -(len - 1));
-      const next = addDays(last.to, 1);
-      const tail = next <= windowEnd ? `${next} has no ${what}` : `${rule.days - len} more day(s) needed from ${next}`;
-      return `${len} of ${rule.days} consecutive days: ${from}..${last.to}; ${tail}`;
+      // The runs of consecutive days since the last earning; the answer names the closest miss
+      // (the most days of a run not completed), or the run still going on when counting goes on.
+      const runs: { length: number; from: string; to: string }[] = [];
+      for (const d of days) {
+        if (after && d.date <= after) continue;
+        const cur = runs[runs.length - 1];
+        if (cur && daysBetween(cur.to, d.date) === 1) runs[runs.length - 1] = { from: cur.from, length: cur.length + 1, to: d.date };
+        else runs.push({ length: 1, from: d.date, to: d.date });
+      }
+      const last = runs[runs.length - 1];
+      if (!last) return `0 of ${rule.days} consecutive days: no counted ${what}${after ? ` since ${after}` : ' yet'}`;
+      const going = last.to === windowEnd && !countingEnded;
+      const pick = going ? last : runs.reduce((best, r) => (r.length % rule.days >= best.length % rule.days ? r : best));
+      const len = pick.length % rule.days;
+      const next = addDays(pick.to, 1);
+      if (len === 0) return `0 of ${rule.days} consecutive days since ${pick.to}; ${next <= windowEnd ? `${next} has no ${what}` : countingEnded ? `counting ended on ${windowEnd}` : 'continue tomorrow'}`;
+      const from = addDays(pick.to, -(len - 1));
+      const tail = next <= windowEnd ? `${next} has no ${what}` : countingEnded ? `counting ended on ${windowEnd}, ${rule.days - len} day(s) short` : `${rule.days - len} more day(s) needed from ${next}`;
+      return `${len} of ${rule.days} consecutive days: ${from}..${pick.to}; ${tail}`;
     }
     case 'active_days': {
       const counted = after ? days.filter((d) => d.date > after) : days;

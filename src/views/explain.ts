@@ -23,12 +23,15 @@ export interface RuleExplained {
   rule_id: string;
   type: string;
   event_type: string;
+  /** The rule's filter on event properties, as configured: only matching events count. */
+  where: Record<string, unknown> | null;
   eligible: boolean;
   counted_dates: number;
   counted_events: number;
   first_date: string | null;
   last_date: string | null;
-  current_streak: number;
+  /** Streak rules only (null for the others, whose measure is days or events). */
+  current_streak: number | null;
   longest_streak: { length: number; from: string; to: string } | null;
   earnings: EarningExplained[];
   /** Why the next grant is not (yet) earned; null when nothing more can be earned. */
@@ -105,20 +108,21 @@ function explainIn(db: Db, config: Config, userId: string, campaignIds: string[]
       let notEarned: string | null;
       if (phase === 'not_started') notEarned = `the campaign starts on ${c.start}`;
       else if (!elig.ok) notEarned = elig.why;
-      else notEarned = progressText(rule, days, earnings, window!.to);
+      else notEarned = progressText(rule, days, earnings, window!.to, window!.to === c.end);
       if (phase === 'closed' && notEarned) notEarned = `the campaign is closed; ${notEarned}`;
       const lastDate = days.length ? days[days.length - 1]!.date : null;
       return {
         rule_id: rule.id,
         type: rule.type,
         event_type: rule.event_type,
+        where: rule.where ?? null,
         eligible: elig.ok,
         counted_dates: days.length,
         counted_events: days.reduce((n, d) => n + d.events, 0),
         first_date: days[0]?.date ?? null,
         last_date: lastDate,
-        current_streak: last && window && last.to === window.to ? last.length : 0,
-        longest_streak: longest,
+        current_streak: rule.type !== 'streak' ? null : last && window && last.to === window.to ? last.length : 0,
+        longest_streak: rule.type === 'streak' ? longest : null,
         earnings: explained,
         not_earned: notEarned,
       };

@@ -57,6 +57,23 @@ describe('one voice', () => {
     expect([created.code, created.stderr]).toEqual([0, '']);
   });
 
+  it('explain: counting ends at the campaign end, the closest miss, where filters stated, each type its own measures', () => {
+    const m3 = w.ok(['explain', '--user', 'm0003', '--as-of', '2026-03-31']).stdout as string;
+    expect(m3).toContain('next: 2 of 5 consecutive days: 2026-03-30..2026-03-31; counting ended on 2026-03-31, 3 day(s) short');
+    expect(m3).toContain('active-10-of-14 [active_days data_logged where source in "app", "watch"]: 15 counted day(s), 17 event(s) from 2026-03-03 to 2026-03-31\n');
+    const m2 = w.ok(['explain', '--user', 'm0002', '--as-of', '2026-03-31']).stdout as string;
+    // Its last run is 2 days; the closest miss is the 4 days at the start of March.
+    expect(m2).toContain('next: 4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged');
+    const j = w.ok(['--json', 'explain', '--user', 'm0003', '--as-of', '2026-03-31']);
+    const rules = j.campaigns[0].rules as { rule_id: string; where: unknown; current_streak: number | null; longest_streak: unknown }[];
+    expect(rules.map((r) => [r.rule_id, r.where, r.current_streak])).toEqual([
+      ['birth', null, null],
+      ['five-days', null, 7],
+      ['active-10-of-14', { source: ['app', 'watch'] }, null],
+      ['ten-symptoms', null, null],
+    ]);
+  });
+
   it('status and report name the same phase: both as of yesterday, by default', () => {
     const st = w.ok(['--json', 'status']);
     const rep = w.ok(['--json', 'report']);
