@@ -14,6 +14,7 @@ const COLUMNS: (keyof ReportRow)[] = [
   'members_earned',
   'grants',
   'amount_cents',
+  'currency',
   'budget_cents',
   'budget_used_cents',
   'budget_left_cents',
@@ -62,15 +63,16 @@ function dollars(cents: number | null): string {
 }
 
 function table(rows: ReportRow[], asOf: string): string {
-  const head = ['campaign', 'phase', 'rule', 'counted', 'earned', 'grants', 'amount', 'budget', 'used', 'left', 'over budget'];
+  const head = ['campaign', 'phase', 'rule', 'counted', 'earned', 'grants', 'amount', 'currency', 'budget', 'used', 'left', 'over budget'];
   const body = rows.map((r) => [
     r.campaign_id,
     r.phase.replace('_', ' '),
     r.rule_id,
-    String(r.members_counted),
+    r.members_counted === null ? '-' : String(r.members_counted),
     String(r.members_earned),
     String(r.grants),
     dollars(r.amount_cents),
+    r.currency,
     dollars(r.budget_cents),
     dollars(r.budget_used_cents),
     dollars(r.budget_left_cents),

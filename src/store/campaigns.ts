@@ -118,3 +118,8 @@ export function ruleTotals(db: Db, campaignId: string, asOf: string): RuleTotals
      FROM grants WHERE campaign_id = ? AND earned_on <= ? GROUP BY rule_id`,
   ).all(campaignId, asOf) as RuleTotals[];
 }
+
+/** Members with at least one grant of the campaign earned up to `asOf`. */
+export function membersEarned(db: Db, campaignId: string, asOf: string): number {
+  return stmt(db, 'SELECT count(DISTINCT user_id) FROM grants WHERE campaign_id = ? AND earned_on <= ?').pluck().get(campaignId, asOf) as number;
+}

@@ -2,7 +2,7 @@
 import type { Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
 import { countActiveMembers } from '../store/activity.js';
-import { campaignSpent, ruleTotals } from '../store/campaigns.js';
+import { membersEarned, ruleTotals } from '../store/campaigns.js';
 import { watermarks } from '../store/runs.js';
 import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
@@ -12,18 +12,22 @@ import { campaignSources, ruleSource } from '../rules/candidates.js';
 export interface ReportRow {
   campaign_id: string;
   phase: CampaignPhase;
+  /** A rule's id, or `(total)` for the campaign's total row. */
   rule_id: string;
-  members_counted: number;
+  /** Null on a total row: members counted by different rules do not add up. */
+  members_counted: number | null;
   members_earned: number;
   grants: number;
   amount_cents: number;
+  /** The rules' currency (`mixed` on a total row of rules paid in several). */
+  currency: string;
   budget_cents: number | null;
   budget_used_cents: number;
   budget_left_cents: number | null;
   over_budget: number;
 }
 
-/** Per campaign and rule: who took part, who earned, what was granted, and the budget. */
+/** Per campaign and rule: who took part, who earned, what was granted, and the budget, as of `asOf`; then the campaign's total. */
 export function campaignReport(db: Db, config: Config, campaignIds: string[], asOf: string): ReportRow[] {
   // One read transaction: members counted (from rollups synced without writing: report takes no
   // lock), grants and the budget planning all see the same snapshot.
@@ -46,11 +50,15 @@ function reportIn(db: Db, config: Config, campaignIds: string[], asOf: string): 
   for (const c of campaigns) {
     const phase = campaignPhase(c, asOf);
     const window = phase === 'not_started' ? null : countingWindow(c, asOf);
-    const totals = new Map(ruleTotals(db, c.id, asOf).map((t) => [t.rule_id, t]));
-    const used = campaignSpent(db, c.id);
+    const all = ruleTotals(db, c.id, asOf);
+    const totals = new Map(all.map((t) => [t.rule_id, t]));
+    // Spent as of the date: grants earned up to it (a report of an earlier date shows that day's budget).
+    const used = all.reduce((n, t) => n + t.amount_cents, 0);
+    const budget = { budget_cents: c.budget_cents ?? null, budget_used_cents: used, budget_left_cents: c.budget_cents === undefined ? null : c.budget_cents - used };
+    const mine: ReportRow[] = [];
     for (const rule of c.rules) {
       const t = totals.get(rule.id);
-      rows.push({
+      mine.push({
         campaign_id: c.id,
         phase,
         rule_id: rule.id,
@@ -58,12 +66,25 @@ function reportIn(db: Db, config: Config, campaignIds: string[], asOf: string): 
         members_earned: t?.members_earned ?? 0,
         grants: t?.grants ?? 0,
         amount_cents: t?.amount_cents ?? 0,
-        budget_cents: c.budget_cents ?? null,
-        budget_used_cents: used,
-        budget_left_cents: c.budget_cents === undefined ? null : c.budget_cents - used,
+        currency: rule.reward.currency,
+        ...budget,
         over_budget: overBudget.get(`${c.id}\u0000${rule.id}`) ?? 0,
       });
     }
+    const currencies = [...new Set(c.rules.map((r) => r.reward.currency))];
+    mine.push({
+      campaign_id: c.id,
+      phase,
+      rule_id: '(total)',
+      members_counted: null,
+      members_earned: membersEarned(db, c.id, asOf),
+      grants: all.reduce((n, t) => n + t.grants, 0),
+      amount_cents: used,
+      currency: currencies.length === 1 ? currencies[0]! : 'mixed',
+      ...budget,
+      over_budget: mine.reduce((n, r) => n + r.over_budget, 0),
+    });
+    rows.push(...mine);
   }
   return rows;
 }
