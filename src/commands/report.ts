@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { UsageError } from '../errors.js';
-import { campaignReport, type ReportRow } from '../views/report.js';
+import { campaignReport, campaignSeries, type ReportRow, type SeriesRow } from '../views/report.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
 import { asOfOption, campaignOption } from './options.js';
 
@@ -28,15 +28,17 @@ export function register(program: Command): void {
     .option('--campaign <id>', 'only this campaign (repeatable)', collect)
     .option('--as-of <date>', 'report up to this local date (default: yesterday in the config timezone)')
     .option('--format <format>', 'table, csv or json', 'table')
+    .option('--by <period>', 'a series instead: per day or week (day, week), each rule\'s grants and the campaign\'s spend so far')
     .addHelpText(
       'after',
       `
 Examples:
   rewards report
   rewards report --campaign spring-2026 --as-of 2026-05-31 --format csv > spring.csv
-  rewards report --json`,
+  rewards report --json
+  rewards report --by week --format csv > weekly.csv       # grants per rule per week, and the budget burn-up`,
     )
-    .action(async (flags: { campaign?: string[]; asOf?: string; format: string }, cmd: Command) => {
+    .action(async (flags: { campaign?: string[]; asOf?: string; format: string; by?: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
       if (ctx.json && flags.format !== 'table' && flags.format !== 'json') {
         throw new UsageError(`--json and --format ${flags.format} ask for two outputs; give one of them`);
@@ -46,8 +48,16 @@ Examples:
       const cfg = await config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
       const campaignIds = campaignOption(flags.campaign, cfg);
+      if (flags.by !== undefined && flags.by !== 'day' && flags.by !== 'week') throw new UsageError(`--by takes day or week, not "${flags.by}"`);
       const db = openStore(ctx, { mustExist: true });
       try {
+        if (flags.by) {
+          const series = campaignSeries(db, cfg.config, campaignIds, asOf, flags.by);
+          if (format === 'json') printJson(ctx, { as_of: asOf, by: flags.by, series });
+          else if (format === 'csv') ctx.stdout.write(stringify(series, { header: true, columns: SERIES_COLUMNS as string[] }));
+          else ctx.stdout.write(seriesTable(series, flags.by));
+          return;
+        }
         const rows = campaignReport(db, cfg.config, campaignIds, asOf);
         if (format === 'json') printJson(ctx, { as_of: asOf, rows });
         else if (format === 'csv') ctx.stdout.write(stringify(rows, { header: true, columns: COLUMNS as string[], cast: { boolean: String } }));
@@ -56,6 +66,16 @@ Examples:
         db.close();
       }
     });
+}
+
+const SERIES_COLUMNS: (keyof SeriesRow)[] = ['campaign_id', 'period', 'rule_id', 'grants', 'amount_cents', 'currency', 'campaign_cumulative_cents', 'budget_left_cents'];
+
+function seriesTable(rows: SeriesRow[], by: 'day' | 'week'): string {
+  const head = ['campaign', by === 'day' ? 'day' : 'week of', 'rule', 'grants', 'amount', 'currency', 'campaign so far', 'budget left'];
+  const body = rows.map((r) => [r.campaign_id, r.period, r.rule_id, String(r.grants), dollars(r.amount_cents), r.currency, dollars(r.campaign_cumulative_cents), dollars(r.budget_left_cents)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(head), ...body.map(line)].join('\n') + '\n';
 }
 
 function dollars(cents: number | null): string {

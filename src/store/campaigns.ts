@@ -123,3 +123,12 @@ export function ruleTotals(db: Db, campaignId: string, asOf: string): RuleTotals
 export function membersEarned(db: Db, campaignId: string, asOf: string): number {
   return stmt(db, 'SELECT count(DISTINCT user_id) FROM grants WHERE campaign_id = ? AND earned_on <= ?').pluck().get(campaignId, asOf) as number;
 }
+
+/** A campaign's grants per rule and earned date, up to `asOf`, in date order. */
+export function grantsByDay(db: Db, campaignId: string, asOf: string): { rule_id: string; earned_on: string; grants: number; amount_cents: number }[] {
+  return stmt(
+    db,
+    `SELECT rule_id, earned_on, count(*) AS grants, coalesce(sum(amount_cents), 0) AS amount_cents
+     FROM grants WHERE campaign_id = ? AND earned_on <= ? GROUP BY rule_id, earned_on ORDER BY earned_on, rule_id`,
+  ).all(campaignId, asOf) as { rule_id: string; earned_on: string; grants: number; amount_cents: number }[];
+}

@@ -2,7 +2,8 @@
 import type { Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
 import { countActiveMembers } from '../store/activity.js';
-import { membersEarned, ruleTotals } from '../store/campaigns.js';
+import { grantsByDay, membersEarned, ruleTotals } from '../store/campaigns.js';
+import { addDays } from '../time/datetime.js';
 import { watermarks } from '../store/runs.js';
 import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
@@ -87,4 +88,57 @@ function reportIn(db: Db, config: Config, campaignIds: string[], asOf: string): 
     rows.push(...mine);
   }
   return rows;
+}
+
+/** One period of a campaign's series: a rule's grants earned in it, and the campaign's spend so far. */
+export interface SeriesRow {
+  campaign_id: string;
+  /** The day, or the Monday that starts the week. */
+  period: string;
+  rule_id: string;
+  grants: number;
+  amount_cents: number;
+  currency: string;
+  /** The campaign's amount earned up to the end of this period, all rules: the budget burn-up. */
+  campaign_cumulative_cents: number;
+  budget_left_cents: number | null;
+}
+
+/** The Monday of a date's week (ISO weeks). */
+function weekOf(date: string): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const dow = (new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7;
+  return addDays(date, -dow);
+}
+
+/** Per campaign, period and rule (periods with grants only): what was earned when, up to `asOf`. */
+export function campaignSeries(db: Db, config: Config, campaignIds: string[], asOf: string, by: 'day' | 'week'): SeriesRow[] {
+  const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+  const out: SeriesRow[] = [];
+  for (const c of campaigns) {
+    const currency = new Map(c.rules.map((r) => [r.id, r.reward.currency]));
+    const cells = new Map<string, SeriesRow>();
+    for (const g of grantsByDay(db, c.id, asOf)) {
+      const period = by === 'day' ? g.earned_on : weekOf(g.earned_on);
+      const key = `${period}\u0000${g.rule_id}`;
+      const cell = cells.get(key) ?? { campaign_id: c.id, period, rule_id: g.rule_id, grants: 0, amount_cents: 0, currency: currency.get(g.rule_id) ?? '', campaign_cumulative_cents: 0, budget_left_cents: null };
+      cell.grants += g.grants;
+      cell.amount_cents += g.amount_cents;
+      cells.set(key, cell);
+    }
+    const rows = [...cells.values()].sort((a, b) => (a.period !== b.period ? (a.period < b.period ? -1 : 1) : a.rule_id < b.rule_id ? -1 : a.rule_id > b.rule_id ? 1 : 0));
+    let spent = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const period = rows[i]!.period;
+      let j = i;
+      while (j < rows.length && rows[j]!.period === period) spent += rows[j++]!.amount_cents;
+      for (let k = i; k < j; k++) {
+        rows[k]!.campaign_cumulative_cents = spent;
+        rows[k]!.budget_left_cents = c.budget_cents === undefined ? null : c.budget_cents - spent;
+      }
+      i = j - 1;
+    }
+    out.push(...rows);
+  }
+  return out;
 }

@@ -62,6 +62,22 @@ describe('run --dry-run costs', () => {
     expect(d.stderr).toBe(expected.map((l) => l.replace(`${typo}: `, '')).join('\n') + '\n');
   });
 
+  it('report --by week: each rule\'s grants per week (Mondays), and the campaign\'s spend so far, adding up to the grants', () => {
+    const j = w.ok(['--json', 'report', '--by', 'week', '--as-of', '2026-03-31']);
+    expect(j.by).toBe('week');
+    const series = j.series as { period: string; rule_id: string; grants: number; amount_cents: number; campaign_cumulative_cents: number; budget_left_cents: number }[];
+    for (const r of series) expect(new Date(`${r.period}T00:00:00Z`).getUTCDay(), r.period).toBe(1);
+    for (const g of granted) {
+      const mine = series.filter((r) => r.rule_id === g.rule_id);
+      expect([mine.reduce((n, r) => n + r.grants, 0), mine.reduce((n, r) => n + r.amount_cents, 0)], g.rule_id).toEqual([g.n, g.cents]);
+    }
+    const total = granted.reduce((n, g) => n + g.cents, 0);
+    expect(series[series.length - 1]).toMatchObject({ campaign_cumulative_cents: total, budget_left_cents: 120_000 - total });
+    const days = w.ok(['--json', 'report', '--by', 'day', '--as-of', '2026-03-31']).series as { grants: number }[];
+    expect(days.reduce((n, r) => n + r.grants, 0)).toBe(granted.reduce((n, g) => n + g.n, 0));
+    expect(w.cli(['report', '--by', 'month']).code).toBe(64);
+  });
+
   it('costs a candidate rule over all history beside what is already granted', () => {
     const c = JSON.parse(readFileSync(join(DEMO, 'rewards.config.json'), 'utf8'));
     c.campaigns[0].budget_cents = 1_000_000;
