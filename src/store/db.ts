@@ -35,12 +35,6 @@ export interface Db {
   close(): unknown;
 }
 
-export type Engine = 'sqlite' | 'postgres';
-
-export function engineOf(db: Db): Engine {
-  return isPostgres(db) ? 'postgres' : 'sqlite';
-}
-
 /** The PostgreSQL database behind `db`, or undefined on SQLite: where the store's SQL differs. */
 export function postgres(db: Db): PostgresDb | undefined {
   return isPostgres(db) ? db : undefined;
@@ -162,8 +156,8 @@ export function migrate(db: Database.Database): void {
   }
 }
 
-/** A key every rewards process agrees on for its advisory locks on a PostgreSQL database. */
-export const PG_MIGRATION_LOCK = 0x72657764; // 'rewd'
+/** The key every rewards process agrees on for its advisory locks on a PostgreSQL database ('rewd'): alone for migrations, with 1 for the writer lock (lock.ts). */
+export const PG_LOCK_KEY = 0x72657764;
 
 /**
  * Applies the PostgreSQL migrations not yet recorded in schema_migrations, each in its own
@@ -174,7 +168,7 @@ function migratePostgres(db: PostgresDb): void {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`);
   for (const m of loadMigrations(PG_MIGRATIONS_DIR)) {
     db.transaction(() => {
-      db.prepare(`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`).get();
+      db.prepare(`SELECT pg_advisory_xact_lock(${PG_LOCK_KEY})`).get();
       if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version) !== undefined) return;
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, nowIso());

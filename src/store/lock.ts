@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { BusyError } from '../errors.js';
 import { escapeText } from '../util/escape.js';
-import { type Db, nowIso, postgres, stmt } from './db.js';
+import { type Db, nowIso, PG_LOCK_KEY, postgres, stmt } from './db.js';
 import type { PostgresDb } from './pg/connection.js';
 
 export interface LockHolder {
@@ -79,8 +79,8 @@ export function acquireLock(db: Db, command: string): () => void {
   };
 }
 
-/** The writer lock's key on PostgreSQL: ('rewd', 1), one per database. */
-const ADVISORY_KEY = [0x72657764, 1] as const;
+/** The writer lock's key on PostgreSQL: (PG_LOCK_KEY, 1), one per database. */
+const ADVISORY_KEY = [PG_LOCK_KEY, 1] as const;
 
 /**
  * On PostgreSQL the writer lock is a session-level advisory lock: the server releases it when the

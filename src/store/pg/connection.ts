@@ -214,7 +214,6 @@ class PgStatement {
     const name = `rewards_cursor_${++this.db.cursors}`;
     const bridge = this.db.bridge;
     bridge.call({ op: 'query', text: `DECLARE ${name} NO SCROLL CURSOR FOR ${this.t.text}`, values: bind(this.t, args), rowMode: 'array' }, this.source);
-    let open = true;
     try {
       for (;;) {
         const r = bridge.call({ op: 'query', text: `FETCH ${PG_FETCH_ROWS} FROM ${name}`, values: [], rowMode: this.mode === 'object' ? 'object' : 'array' });
@@ -223,8 +222,7 @@ class PgStatement {
         if (rows.length < PG_FETCH_ROWS) break;
       }
     } finally {
-      if (open && this.db.inTransaction) {
-        open = false;
+      if (this.db.inTransaction) {
         try {
           bridge.call({ op: 'exec', text: `CLOSE ${name}` });
         } catch {
@@ -241,9 +239,6 @@ export class PostgresDb {
   readonly bridge: Bridge;
   /** The URL without a password: what messages and `status` show. */
   readonly name: string;
-  readonly open = true;
-  readonly memory = false;
-  readonly readonly = false;
   private depth = 0;
   private savepoints = 0;
   cursors = 0;
@@ -327,10 +322,6 @@ export class PostgresDb {
   /** SQLite's cache and journal settings: the server's configuration decides these. */
   pragma(_source: string, options?: { simple?: boolean }): unknown {
     return options?.simple ? 0 : [];
-  }
-
-  function(): this {
-    throw new Error('SQL functions are registered on SQLite only: the PostgreSQL store computes these in the process');
   }
 
   transaction<F extends AnyFn>(fn: F): F & { deferred: F; immediate: F; exclusive: F } {
