@@ -184,19 +184,46 @@ export function streaks(days: readonly DayCount[]): Streaks {
   return { longest, last: cur };
 }
 
+/** How far a member is from the next grant of a rule, as figures a script can read and as words. */
+export interface Progress {
+  /** What is counted: the rule type's own measure (or the per-member limit, once reached). */
+  measure: 'first_event' | 'consecutive_days' | 'active_days' | 'events' | 'limit';
+  needed: number;
+  have: number;
+  /** The days the figures are about: the run (streaks), the best window (active days), else the counting window. */
+  window: { from: string; to: string } | null;
+  /**
+   * Dates without a counted event that would complete the next grant, within the campaign
+   * (streaks: the days after the run; active days with a window: the best window's empty days);
+   * null where no particular date is missing (first event, event counts, active days without a window, the limit).
+   */
+  dates_missing: string[] | null;
+  /** The same in words an analyst can check: `4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged`. */
+  text: string;
+}
+
+/** Dates from `from` on, at most `n`, up to `last`, that are not in `have`. */
+function missingDates(from: string, n: number, last: string, have: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let d = from, i = 0; i < n && d <= last; d = addDays(d, 1), i++) if (!have.has(d)) out.push(d);
+  return out;
+}
+
 /**
- * Why a member has not (yet) earned the next grant of a rule, in words an analyst can check:
- * `4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged`. `countingEnded`:
- * the window ends at the campaign's end, so no later day can count.
+ * Why a member has not (yet) earned the next grant of a rule. `window` is the counting window as of
+ * the date asked; `campaignEnd` the campaign's last day: once the window reaches it, no later day can count.
  */
-export function progressText(rule: Rule, days: readonly DayCount[], earnings: readonly Earning[], windowEnd: string, countingEnded = false): string {
+export function progress(rule: Rule, days: readonly DayCount[], earnings: readonly Earning[], window: { from: string; to: string }, campaignEnd: string): Progress {
   const cap = grantCap(rule);
-  if (earnings.length >= cap) return `reached the limit of ${cap} grant(s) per member`;
+  const windowEnd = window.to;
+  const countingEnded = windowEnd >= campaignEnd;
+  if (earnings.length >= cap) return { measure: 'limit', needed: cap, have: earnings.length, window, dates_missing: null, text: `reached the limit of ${cap} grant(s) per member` };
   const after = earnings.length ? earnings[earnings.length - 1]!.earned_on : null;
   const what = rule.event_type;
+  const counted = new Set(days.map((d) => d.date));
   switch (rule.type) {
     case 'first_event':
-      return `no counted ${what} event yet`;
+      return { measure: 'first_event', needed: 1, have: 0, window, dates_missing: null, text: `no counted ${what} event yet` };
     case 'streak': {
       // The runs of consecutive days since the last earning; the answer names the closest miss
       // (the most days of a run not completed), or the run still going on when counting goes on.
@@ -207,40 +234,56 @@ export function progressText(rule: Rule, days: readonly DayCount[], earnings: re
         if (cur && daysBetween(cur.to, d.date) === 1) runs[runs.length - 1] = { from: cur.from, length: cur.length + 1, to: d.date };
         else runs.push({ length: 1, from: d.date, to: d.date });
       }
+      const base = { measure: 'consecutive_days' as const, needed: rule.days };
       const last = runs[runs.length - 1];
-      if (!last) return `0 of ${rule.days} consecutive days: no counted ${what}${after ? ` since ${after}` : ' yet'}`;
+      if (!last) {
+        const from = after ? addDays(after, 1) : window.from;
+        return { ...base, have: 0, window: null, dates_missing: missingDates(from, rule.days, campaignEnd, counted), text: `0 of ${rule.days} consecutive days: no counted ${what}${after ? ` since ${after}` : ' yet'}` };
+      }
       const going = last.to === windowEnd && !countingEnded;
       const pick = going ? last : runs.reduce((best, r) => (r.length % rule.days >= best.length % rule.days ? r : best));
       const len = pick.length % rule.days;
       const next = addDays(pick.to, 1);
-      if (len === 0) return `0 of ${rule.days} consecutive days since ${pick.to}; ${next <= windowEnd ? `${next} has no ${what}` : countingEnded ? `counting ended on ${windowEnd}` : 'continue tomorrow'}`;
+      const missing = missingDates(next, rule.days - len, campaignEnd, counted);
+      if (len === 0) {
+        const text = `0 of ${rule.days} consecutive days since ${pick.to}; ${next <= windowEnd ? `${next} has no ${what}` : countingEnded ? `counting ended on ${windowEnd}` : 'continue tomorrow'}`;
+        return { ...base, have: 0, window: null, dates_missing: missing, text };
+      }
       const from = addDays(pick.to, -(len - 1));
       const tail = next <= windowEnd ? `${next} has no ${what}` : countingEnded ? `counting ended on ${windowEnd}, ${rule.days - len} day(s) short` : `${rule.days - len} more day(s) needed from ${next}`;
-      return `${len} of ${rule.days} consecutive days: ${from}..${pick.to}; ${tail}`;
+      return { ...base, have: len, window: { from, to: pick.to }, dates_missing: missing, text: `${len} of ${rule.days} consecutive days: ${from}..${pick.to}; ${tail}` };
     }
     case 'active_days': {
-      const counted = after ? days.filter((d) => d.date > after) : days;
+      const since = after ? days.filter((d) => d.date > after) : days;
+      const base = { measure: 'active_days' as const, needed: rule.min_days };
       if (rule.window_days === undefined) {
-        return `${counted.length} of ${rule.min_days} active days${after ? ` since ${after}` : ''}`;
+        return { ...base, have: since.length, window: { from: after ? addDays(after, 1) : window.from, to: windowEnd }, dates_missing: null, text: `${since.length} of ${rule.min_days} active days${after ? ` since ${after}` : ''}` };
       }
       let best = 0;
       let bestFrom = '';
-      let since = 0;
-      for (let i = 0; i < counted.length; i++) {
-        const ws = addDays(counted[i]!.date, -(rule.window_days - 1));
-        while (counted[since]!.date < ws) since++;
-        if (i - since + 1 > best) {
-          best = i - since + 1;
-          bestFrom = counted[since]!.date;
+      let first = 0;
+      for (let i = 0; i < since.length; i++) {
+        const ws = addDays(since[i]!.date, -(rule.window_days - 1));
+        while (since[first]!.date < ws) first++;
+        if (i - first + 1 > best) {
+          best = i - first + 1;
+          bestFrom = since[first]!.date;
         }
       }
-      if (best === 0) return `0 of ${rule.min_days} active days in any ${rule.window_days}-day window`;
-      return `${best} of ${rule.min_days} active days in the best ${rule.window_days}-day window (from ${bestFrom} to ${addDays(bestFrom, rule.window_days - 1)})`;
+      if (best === 0) return { ...base, have: 0, window: null, dates_missing: null, text: `0 of ${rule.min_days} active days in any ${rule.window_days}-day window` };
+      const bestTo = addDays(bestFrom, rule.window_days - 1);
+      return {
+        ...base,
+        have: best,
+        window: { from: bestFrom, to: bestTo },
+        dates_missing: missingDates(bestFrom, rule.window_days, campaignEnd, counted),
+        text: `${best} of ${rule.min_days} active days in the best ${rule.window_days}-day window (from ${bestFrom} to ${bestTo})`,
+      };
     }
     case 'event_count': {
       const total = days.reduce((n, d) => n + d.events, 0);
       const have = total - earnings.length * rule.min_events;
-      return `${have} of ${rule.min_events} ${what} events${earnings.length ? ' toward the next grant' : ''}`;
+      return { measure: 'events', needed: rule.min_events, have, window, dates_missing: null, text: `${have} of ${rule.min_events} ${what} events${earnings.length ? ' toward the next grant' : ''}` };
     }
   }
 }

@@ -7,7 +7,7 @@ import { grantsOfUser, watermarks } from '../store/runs.js';
 import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow, grantId } from '../rules/campaign.js';
-import { type DayCount, evaluateRule, progressText, streaks } from '../rules/evaluate.js';
+import { type DayCount, evaluateRule, progress, type Progress, streaks } from '../rules/evaluate.js';
 
 export interface EarningExplained {
   seq: number;
@@ -34,8 +34,10 @@ export interface RuleExplained {
   current_streak: number | null;
   longest_streak: { length: number; from: string; to: string } | null;
   earnings: EarningExplained[];
-  /** Why the next grant is not (yet) earned; null when nothing more can be earned. */
+  /** Why the next grant is not (yet) earned, in words. */
   not_earned: string | null;
+  /** The same as figures (measure, needed, have, window, dates_missing); null before the campaign starts or for a member not eligible. */
+  progress: Omit<Progress, 'text'> | null;
 }
 
 export interface CampaignExplained {
@@ -106,9 +108,10 @@ function explainIn(db: Db, config: Config, userId: string, campaignIds: string[]
       }
       explained.sort((a, b) => a.seq - b.seq);
       let notEarned: string | null;
+      let figures: Omit<Progress, 'text'> | null = null;
       if (phase === 'not_started') notEarned = `the campaign starts on ${c.start}`;
       else if (!elig.ok) notEarned = elig.why;
-      else notEarned = progressText(rule, days, earnings, window!.to, window!.to === c.end);
+      else ({ text: notEarned, ...figures } = progress(rule, days, earnings, window!, c.end));
       if (phase === 'closed' && notEarned) notEarned = `the campaign is closed; ${notEarned}`;
       const lastDate = days.length ? days[days.length - 1]!.date : null;
       return {
@@ -125,6 +128,7 @@ function explainIn(db: Db, config: Config, userId: string, campaignIds: string[]
         longest_streak: rule.type === 'streak' ? longest : null,
         earnings: explained,
         not_earned: notEarned,
+        progress: figures,
       };
     });
     return { campaign_id: c.id, phase, window, eligible: elig.ok, eligibility: elig.why, rules };

@@ -64,6 +64,12 @@ describe('one voice', () => {
     const m2 = w.ok(['explain', '--user', 'm0002', '--as-of', '2026-03-31']).stdout as string;
     // Its last run is 2 days; the closest miss is the 4 days at the start of March.
     expect(m2).toContain('next: 4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged');
+    // --json: the same as figures beside the words.
+    const five = w.ok(['--json', 'explain', '--user', 'm0002', '--as-of', '2026-03-31']).campaigns[0].rules.find((r: { rule_id: string }) => r.rule_id === 'five-days');
+    expect([five.not_earned, five.progress]).toEqual([
+      '4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged',
+      { measure: 'consecutive_days', needed: 5, have: 4, window: { from: '2026-03-01', to: '2026-03-04' }, dates_missing: ['2026-03-05'] },
+    ]);
     const j = w.ok(['--json', 'explain', '--user', 'm0003', '--as-of', '2026-03-31']);
     const rules = j.campaigns[0].rules as { rule_id: string; where: unknown; current_streak: number | null; longest_streak: unknown }[];
     expect(rules.map((r) => [r.rule_id, r.where, r.current_streak])).toEqual([

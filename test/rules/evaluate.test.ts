@@ -1,7 +1,7 @@
 // Pure rule evaluation, campaign phases and windows, grant ids and budget order: no database, no CLI.
 import { describe, expect, it } from 'vitest';
 import { RuleSchema, CampaignSchema } from '../../src/config/schema.js';
-import { evaluateRule, progressText, streaks, type DayCount } from '../../src/rules/evaluate.js';
+import { evaluateRule, progress, streaks, type DayCount } from '../../src/rules/evaluate.js';
 import { campaignPhase, countingWindow, grantId } from '../../src/rules/campaign.js';
 import { applyBudget } from '../../src/grants/plan.js';
 import type { Candidate } from '../../src/rules/candidates.js';
@@ -114,16 +114,43 @@ describe('streaks and progress text', () => {
     expect(s.longest).toEqual({ length: 3, from: '2026-03-01', to: '2026-03-03' });
     expect(s.last).toEqual({ length: 2, from: '2026-03-10', to: '2026-03-11' });
   });
-  it('names the missing day', () => {
-    expect(progressText(five, days(dates('2026-03-01', 4)), [], '2026-03-10')).toBe(
-      '4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged',
-    );
+  const march = { from: '2026-03-01', to: '2026-03-10' };
+  it('names the missing day, as figures and as words', () => {
+    expect(progress(five, days(dates('2026-03-01', 4)), [], march, '2026-03-31')).toEqual({
+      measure: 'consecutive_days',
+      needed: 5,
+      have: 4,
+      window: { from: '2026-03-01', to: '2026-03-04' },
+      dates_missing: ['2026-03-05'],
+      text: '4 of 5 consecutive days: 2026-03-01..2026-03-04; 2026-03-05 has no data_logged',
+    });
+  });
+  it('a run still going on needs the days after it; once counting ends, the closest miss is named', () => {
+    const going = progress(five, days(dates('2026-03-08', 3)), [], march, '2026-03-31');
+    expect([going.have, going.dates_missing, going.text]).toEqual([3, ['2026-03-11', '2026-03-12'], '3 of 5 consecutive days: 2026-03-08..2026-03-10; 2 more day(s) needed from 2026-03-11']);
+    // 4 of 5 early in March, 2 at the end: counting ended on 03-31, so the closest miss is the 4.
+    const ended = progress(five, days([...dates('2026-03-01', 4), ...dates('2026-03-30', 2)]), [], { from: '2026-03-01', to: '2026-03-31' }, '2026-03-31');
+    expect([ended.have, ended.window, ended.dates_missing]).toEqual([4, { from: '2026-03-01', to: '2026-03-04' }, ['2026-03-05']]);
+    // The last run ends on the campaign's last day: no date inside the campaign can complete it.
+    const short = progress(five, days(dates('2026-03-29', 3)), [], { from: '2026-03-01', to: '2026-03-31' }, '2026-03-31');
+    expect([short.have, short.dates_missing, short.text]).toEqual([3, [], '3 of 5 consecutive days: 2026-03-29..2026-03-31; counting ended on 2026-03-31, 2 day(s) short']);
   });
   it('event_count and active_days progress', () => {
-    expect(progressText(rule({ type: 'event_count', event_type: 'symptom_logged', min_events: 10 }), [{ date: '2026-03-01', events: 7 }], [], '2026-03-10')).toBe(
-      '7 of 10 symptom_logged events',
-    );
-    expect(progressText(rule({ type: 'active_days', min_days: 20 }), days(dates('2026-03-01', 4)), [], '2026-03-10')).toBe('4 of 20 active days');
+    expect(progress(rule({ type: 'event_count', event_type: 'symptom_logged', min_events: 10 }), [{ date: '2026-03-01', events: 7 }], [], march, '2026-03-31')).toEqual({
+      measure: 'events',
+      needed: 10,
+      have: 7,
+      window: march,
+      dates_missing: null,
+      text: '7 of 10 symptom_logged events',
+    });
+    expect(progress(rule({ type: 'active_days', min_days: 20 }), days(dates('2026-03-01', 4)), [], march, '2026-03-31').text).toBe('4 of 20 active days');
+    const windowed = progress(rule({ type: 'active_days', min_days: 3, window_days: 4 }), days(['2026-03-01', '2026-03-03', '2026-03-09']), [], march, '2026-03-31');
+    expect([windowed.have, windowed.window, windowed.dates_missing]).toEqual([2, { from: '2026-03-01', to: '2026-03-04' }, ['2026-03-02', '2026-03-04']]);
+  });
+  it('the limit reached', () => {
+    const once = rule({ type: 'first_event' });
+    expect(progress(once, days(['2026-03-02']), [{ seq: 1, earned_on: '2026-03-02' }], march, '2026-03-31')).toMatchObject({ measure: 'limit', needed: 1, have: 1, dates_missing: null });
   });
 });
 
