@@ -65,6 +65,7 @@ Examples:
         if (ctx.interactive) ctx.stderr.write('\r\x1b[2K');
         if (ctx.json) printJson(ctx, summary);
         for (const st of summary.steps) if (!st.ok && st.error) warn(ctx, `${st.step}: ${st.error}`);
+        for (const w of summary.ingest.warnings) warn(ctx, w);
         for (const n of summary.ingest.not_regular) {
           warn(ctx, `${n.path}: skipped, not a regular file (${n.type}); the inbox takes regular files only, and this one was not read`);
         }

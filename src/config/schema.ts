@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_LIMITS } from './limits.js';
+import { BUILTIN_SOURCES, SourceSchema } from './sources.js';
 import { isValidDate, isValidTimeZone } from '../time/datetime.js';
 
 
@@ -152,6 +153,8 @@ export const ConfigSchema = z
       .object({ events_days: positiveInt.optional(), rejects_days: positiveInt.optional() })
       .strict()
       .prefault({}),
+    // Export formats of the app's own pipeline, beside the built-in vendor presets (config/sources.ts, README "Sources").
+    sources: z.record(id, SourceSchema).default({}),
     // What one input may make ingest do (src/ingest/limits.ts, README "Limits on input").
     limits: z
       .object({
@@ -170,6 +173,14 @@ export const ConfigSchema = z
       if (campaignIds.has(camp.id)) ctx.addIssue({ code: 'custom', path: ['campaigns', i, 'id'], message: `duplicate campaign id "${camp.id}"` });
       campaignIds.add(camp.id);
     });
+    for (const name of Object.keys(c.sources)) {
+      if (BUILTIN_SOURCES[name]) ctx.addIssue({ code: 'custom', path: ['sources', name], message: `"${name}" is a built-in source; give yours another name` });
+    }
+    const inboxes = Object.entries(c.sources).filter(([, s]) => s.inbox !== undefined);
+    inboxes.forEach(([name, s]) => {
+      const other = inboxes.find(([n, o]) => n !== name && o.inbox === s.inbox);
+      if (other && name > other[0]) ctx.addIssue({ code: 'custom', path: ['sources', name, 'inbox'], message: `sources ${other[0]} and ${name} both read inbox folder "${s.inbox}"` });
+    });
     c.partners.forEach((p, i) => {
       if (c.partners.findIndex((o) => o.id === p.id) !== i) ctx.addIssue({ code: 'custom', path: ['partners', i, 'id'], message: `duplicate partner id "${p.id}"` });
       p.campaigns.forEach((cid, j) => {
@@ -184,3 +195,4 @@ export type Rule = z.output<typeof RuleSchema>;
 export type Reward = z.output<typeof RewardSchema>;
 export type Where = z.output<typeof WhereSchema>;
 export type Partner = z.output<typeof PartnerSchema>;
+export type { SourceDef } from './sources.js';

@@ -4,6 +4,8 @@
  * rows are validated on the parser's thread only, and zod costs each thread about 10 MB.
  */
 export const EVENT_FIELDS = ['event_id', 'user_id', 'event_type', 'occurred_at', 'timezone', 'properties'] as const;
+/** Read when a source or --map names it: the event's offset from UTC in seconds, kept in occurred_at, not a column of its own. */
+export const EVENT_OFFSET = 'utc_offset';
 export const EVENT_REQUIRED = ['user_id', 'event_type', 'occurred_at'] as const;
 
 export const MEMBER_FIELDS = ['user_id', 'email', 'first_name', 'last_name', 'birth_date', 'zip', 'state', 'partner', 'share_consent'] as const;

@@ -25,6 +25,7 @@ import { parseFile } from './parallel-parse.js';
 import type { ParseEnd } from './parse.js';
 import { prunedBefore as prunedBeforeDate } from '../store/retention.js';
 import { type Format, openSource, type Source } from './source.js';
+import type { Mapping } from './mapping.js';
 import { CHUNK_ROWS, COMMIT_EVERY } from '../tuning.js';
 import { crashPoint } from '../util/crash-point.js';
 
@@ -32,8 +33,10 @@ import { crashPoint } from '../util/crash-point.js';
 
 export interface IngestOptions {
   kind: BatchKind;
+  /** The records' format (--format, or the source's); default: from the file name. */
   format?: Format;
-  map: Record<string, string>;
+  /** Where each field is read from (mapping.ts): built-in names, a source, --map. */
+  mapping: Mapping;
   maxRejectRate: number;
   force: boolean;
   /** Zone for `Z` timestamps without a timezone column (the config's, else UTC). */
@@ -76,6 +79,11 @@ export interface FileReport {
   extra_columns: string[];
   /** More columns were ignored than extra_columns names (see MAX_EXTRA_COLUMNS). */
   extra_columns_more: boolean;
+  /** The source read with (null: the built-in field names), and field -> the column or path it was read from. */
+  source: string | null;
+  mapping: Record<string, string>;
+  /** Problems that did not stop the file: a mapped path no record had. */
+  warnings: string[];
   error: string | null;
   /** Exit code this file calls for (0 when fine). */
   exit: ExitCode;
@@ -120,13 +128,13 @@ function keepUnpruned(rows: EventRow[], prunedBefore: string, rejects: RejectRow
 }
 
 function emptyReport(path: string, sha256: string | null): FileReport {
-  return { path, sha256, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, field_problems: 0, extra_columns: [], extra_columns_more: false, error: null, exit: EXIT.OK };
+  return { path, sha256, status: 'failed', batch_id: null, rows: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, field_problems: 0, extra_columns: [], extra_columns_more: false, source: null, mapping: {}, warnings: [], error: null, exit: EXIT.OK };
 }
 
 async function ingestOne(db: Db, path: string, opts: IngestOptions): Promise<FileReport> {
   let src: Source;
   try {
-    src = await openSource(path, opts.format, opts.stdin, opts.noFollow ?? false);
+    src = await openSource(path, opts.format ?? opts.mapping.format, opts.stdin, opts.noFollow ?? false);
   } catch (err) {
     if (!(err instanceof RewardsError)) throw err;
     return { ...emptyReport(path, null), error: err.message, exit: err.exitCode };
@@ -139,7 +147,8 @@ async function ingestOne(db: Db, path: string, opts: IngestOptions): Promise<Fil
 }
 
 async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<FileReport> {
-  const report = emptyReport(src.path, src.sha256);
+  const report = { ...emptyReport(src.path, src.sha256), source: opts.mapping.source };
+  const format = src.zip ? 'zip' : src.format!;
   if (!opts.force) {
     const done = findCompleteBatch(db, src.sha256, opts.kind);
     if (done) {
@@ -147,17 +156,17 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
     }
   }
   // Resume an interrupted load of the same bytes; --force starts a fresh batch (rows still dedup).
-  const prior = opts.force ? undefined : findResumableBatch(db, src.sha256, opts.kind, src.format);
+  const prior = opts.force ? undefined : findResumableBatch(db, src.sha256, opts.kind, format);
   let batch = prior;
   if (batch) reopenBatch(db, batch.batch_id, src.path);
-  else batch = createBatch(db, { kind: opts.kind, path: src.path, name: src.name, sha256: src.sha256, size_bytes: src.size, format: src.format });
+  else batch = createBatch(db, { kind: opts.kind, path: src.path, name: src.name, sha256: src.sha256, size_bytes: src.size, format });
   report.batch_id = batch.batch_id;
 
   opts.onFile?.(src.path, src.size);
   const prunedBefore = opts.kind === 'events' ? prunedBeforeDate(db) : null;
   const chunks = parseFile(
     src,
-    { kind: opts.kind, map: opts.map, defaultZone: opts.defaultZone, skip: batch.records_done, chunkSize: opts.chunkSize ?? CHUNK_ROWS, limits: opts.limits ?? DEFAULT_LIMITS },
+    { kind: opts.kind, mapping: opts.mapping, defaultZone: opts.defaultZone, skip: batch.records_done, chunkSize: opts.chunkSize ?? CHUNK_ROWS, limits: opts.limits ?? DEFAULT_LIMITS },
     opts.parallel ?? 'auto',
   );
   // Chunks go to SQLite inside a transaction that is committed every `commitEvery` records with the
@@ -214,6 +223,8 @@ async function ingestSource(db: Db, src: Source, opts: IngestOptions): Promise<F
     field_problems: b.field_problems,
     extra_columns: extra,
     extra_columns_more: end?.extraColumnsMore ?? false,
+    mapping: end?.mapping ?? {},
+    warnings: end?.warnings ?? [],
   });
   if (failure) return { ...report, status: 'failed', error: failure.message, exit: failure.exitCode };
 

@@ -28,3 +28,6 @@ export function jsonDepthExceeds(value: unknown, limit: number): boolean {
   }
   return false;
 }
+
+/** Entries of one zip archive: a vendor export has a file per hour or day; past this, an archive is more likely a bomb of tiny entries. */
+export const MAX_ZIP_ENTRIES = 10_000;

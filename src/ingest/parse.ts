@@ -1,21 +1,22 @@
 /** Reading a file's records and validating every one, in chunks, without the database. */
 import { RewardsError, type ExitCode } from '../errors.js';
 import type { BatchKind, EventRow, FieldProblemRow, MemberRow, RejectRow } from '../store/ingest.js';
-import { EventInput, toEventRow } from './event-schema.js';
-import { EVENT_FIELDS, EVENT_REQUIRED, MEMBER_FIELDS, MEMBER_REQUIRED } from './field-names.js';
+import { eventInput, toEventRow } from './event-schema.js';
+import { EVENT_REQUIRED, MEMBER_REQUIRED } from './field-names.js';
+import { describeMapping, type Mapping } from './mapping.js';
 import { describeIssues } from './fields.js';
 import type { InputLimits } from '../config/limits.js';
 import { cutRaw, jsonDepthExceeds } from './limits.js';
 import { readMember } from './member-schema.js';
-import { type ExtraColumns, readRecords } from './records.js';
+import { readRecords, type RecordStream } from './records.js';
 import type { SourceFile } from './source.js';
 import { CHUNK_CHARS } from '../tuning.js';
 
 /** What parsing a file needs: plain data, so that it can be handed to a worker thread as it is. */
 export interface ParseOptions {
   kind: BatchKind;
-  /** --map FIELD=COLUMN */
-  map: Record<string, string>;
+  /** Where each field is read from: built-in names, a source, --map (mapping.ts). */
+  mapping: Mapping;
   /** Zone for `Z` timestamps without a timezone column. */
   defaultZone: string;
   /** Records already committed by an interrupted load of the same file: read past, not validated. */
@@ -31,6 +32,10 @@ export interface ParseEnd {
   extraColumns: string[];
   /** More columns were ignored than extraColumns names. */
   extraColumnsMore: boolean;
+  /** The mapping applied, field -> column or path, for the batch report. */
+  mapping: Record<string, string>;
+  /** Mapped paths that no record had, and the like: reported, not fatal. */
+  warnings: string[];
   /** A problem that stopped reading (bad quoting, corrupt gzip, missing columns): rows before it are kept. */
   error?: { message: string; exitCode: ExitCode };
 }
@@ -50,10 +55,7 @@ export interface ParsedChunk {
 }
 
 
-const SPECS = {
-  events: { fields: EVENT_FIELDS, required: EVENT_REQUIRED },
-  members: { fields: MEMBER_FIELDS, required: MEMBER_REQUIRED },
-} as const;
+const REQUIRED = { events: EVENT_REQUIRED, members: MEMBER_REQUIRED } as const;
 
 /**
  * Reads a file and validates every record (zod), in chunks. Pure of the database: the caller stores
@@ -62,7 +64,8 @@ const SPECS = {
  */
 export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGenerator<ParsedChunk> {
   let bytes = 0;
-  const stream = readRecords(src, { ...SPECS[o.kind], map: o.map, limits: o.limits }, (n) => (bytes += n));
+  const stream = readRecords(src, { mapping: o.mapping, required: REQUIRED[o.kind], limits: o.limits }, (n) => (bytes += n));
+  const EventInput = eventInput({ unit: o.mapping.time_unit, naiveZone: o.mapping.naive_zone });
   let rows: (EventRow | MemberRow)[] = [];
   let rejects: RejectRow[] = [];
   let problems: FieldProblemRow[] = [];
@@ -76,13 +79,15 @@ export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGener
     chars = 0;
     return c;
   };
+  let entry: string | undefined;
   const reject = (line: number, raw: string, reason: string) =>
-    rejects.push({ line, raw: cutRaw(raw), reason: `line ${line}: ${reason}` });
+    rejects.push({ line, raw: cutRaw(raw), reason: `${entry !== undefined ? `zip entry ${JSON.stringify(entry)}: ` : ''}line ${line}: ${reason}` });
   try {
     for await (const batch of stream.batches) {
       for (const rec of batch) {
         n++;
         if (n <= o.skip) continue;
+        entry = rec.entry;
         try {
           if (rec.error || !rec.fields) reject(rec.line, rec.raw, rec.error ?? 'unreadable record');
           else if (o.kind === 'events') {
@@ -118,14 +123,19 @@ export async function* parseChunks(src: SourceFile, o: ParseOptions): AsyncGener
     }
   } catch (err) {
     if (!(err instanceof RewardsError)) throw err;
-    yield take({ ...extraOf(stream.extraColumns), error: { message: err.message, exitCode: err.exitCode } });
+    yield take({ ...endOf(src, o, stream), error: { message: err.message, exitCode: err.exitCode } });
     return;
   }
-  yield take(extraOf(stream.extraColumns));
+  yield take(endOf(src, o, stream));
 }
 
-function extraOf(e: ExtraColumns): Pick<ParseEnd, 'extraColumns' | 'extraColumnsMore'> {
-  return { extraColumns: [...e.names].sort(), extraColumnsMore: e.more };
+function endOf(src: SourceFile, o: ParseOptions, s: RecordStream): Omit<ParseEnd, 'error'> {
+  return {
+    extraColumns: [...s.extraColumns.names].sort(),
+    extraColumnsMore: s.extraColumns.more,
+    mapping: describeMapping(o.mapping),
+    warnings: s.seen.warnings(src.path, s.extraColumns.names),
+  };
 }
 
 /** Why an event's properties are refused before they are stored, or null. */

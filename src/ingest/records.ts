@@ -1,10 +1,13 @@
 /** An input file as records: CSV/TSV (RFC 4180) and NDJSON, with line numbers, limits and bad bytes handled. */
 import { isUtf8 } from 'node:buffer';
-import { DataError } from '../errors.js';
+import { DataError, UsageError } from '../errors.js';
 import { CsvReader, type CsvRow, CsvSyntaxError } from './csv.js';
 import type { InputLimits } from '../config/limits.js';
 import { MAX_EXTRA_COLUMNS } from './limits.js';
-import { type Format, readBytes, type SourceFile } from './source.js';
+import { extract, type FieldRead, type Mapping, PathsSeen, topLevelNames } from './mapping.js';
+import { type Format, formatFromName, readBytes, type SourceFile } from './source.js';
+import { closest } from '../util/suggest.js';
+import { zipEntries } from './zip.js';
 
 /** One record of an input file, before validation. */
 export interface InputRecord {
@@ -16,13 +19,14 @@ export interface InputRecord {
   fields?: Record<string, unknown>;
   /** Why the record could not be read (bad JSON, wrong field count, invalid UTF-8). */
   error?: string;
+  /** The zip entry the record is in. */
+  entry?: string;
 }
 
 export interface FieldSpec {
-  fields: readonly string[];
+  /** Which column or JSON path each field is read from (mapping.ts). */
+  mapping: Mapping;
   required: readonly string[];
-  /** --map FIELD=COLUMN */
-  map: Record<string, string>;
   limits: InputLimits;
 }
 
@@ -34,6 +38,8 @@ export interface RecordStream {
   batches: AsyncGenerator<InputRecord[]>;
   /** Names of columns (or NDJSON keys) present and ignored; filled as the file is read. */
   extraColumns: ExtraColumns;
+  /** How often each mapped JSON path was found; filled as the file is read. */
+  seen: PathsSeen;
 }
 
 /**
@@ -64,13 +70,36 @@ function tooLong(raw: string, limit: number): string | null {
 
 export function readRecords(src: SourceFile, spec: FieldSpec, onBytes: (n: number) => void): RecordStream {
   const extraColumns = new ExtraColumns();
-  const bytes = readBytes(src, onBytes, spec.limits.gzip_ratio);
-  const batches = src.format === 'ndjson' ? ndjsonRecords(src, bytes, spec, extraColumns) : csvRecords(src, src.format, bytes, spec, extraColumns);
-  return { batches, extraColumns };
+  const seen = new PathsSeen(spec.mapping);
+  const records = (label: string, format: Format, bytes: AsyncIterable<Buffer>) =>
+    format === 'ndjson' ? ndjsonRecords(label, bytes, spec, extraColumns, seen) : csvRecords(label, format, bytes, spec, extraColumns);
+  const batches = src.zip ? zipRecords(src, spec, onBytes, records) : records(src.path, src.format!, readBytes(src, onBytes, spec.limits.gzip_ratio));
+  return { batches, extraColumns, seen };
 }
 
-function columnFor(field: string, spec: FieldSpec): string {
-  return (spec.map[field] ?? field).trim().toLowerCase();
+/** The records of every entry of a zip, in order, each marked with its entry. */
+async function* zipRecords(
+  src: SourceFile,
+  spec: FieldSpec,
+  onBytes: (n: number) => void,
+  records: (label: string, format: Format, bytes: AsyncIterable<Buffer>) => AsyncGenerator<InputRecord[]>,
+): AsyncGenerator<InputRecord[]> {
+  const formatOf = (name: string, label: string): Format => {
+    const f = src.format ?? formatFromName(name);
+    if (!f) throw new UsageError(`${label}: cannot tell the format of this zip entry from its name; pass --format or --source`);
+    return f;
+  };
+  for await (const entry of zipEntries(src, spec.limits.gzip_ratio, onBytes, formatOf)) {
+    for await (const batch of records(entry.label, entry.format, entry.bytes)) {
+      for (const r of batch) r.entry = entry.name;
+      yield batch;
+    }
+  }
+}
+
+/** Who asked for a mapping, as a message names it. */
+function askedBy(f: FieldRead, m: Mapping, from: string): string {
+  return f.given === 'map' ? `--map ${f.field}=${from}` : `source ${m.source} (${f.field}: "${from}")`;
 }
 
 /**
@@ -132,7 +161,7 @@ async function* utf8(bytes: AsyncIterable<Buffer>, state: { invalid: boolean }):
 }
 
 async function* csvRecords(
-  src: SourceFile,
+  label: string,
   format: Format,
   bytes: AsyncIterable<Buffer>,
   spec: FieldSpec,
@@ -145,6 +174,8 @@ async function* csvRecords(
   let width = 0;
   let header: string[] = [];
   let columns: [string, number | undefined][] = [];
+  /** The columns that make properties (`"properties": "*"`): every one not mapped, with a value. */
+  let rest: (readonly [string, number])[] | null = null;
 
   function handle(rows: CsvRow[]): InputRecord[] {
     const out: InputRecord[] = [];
@@ -152,26 +183,47 @@ async function* csvRecords(
       const { line, raw } = rec;
       if (!index) {
         if (decoding.invalid && raw.includes(BAD_BYTE)) {
-          throw new DataError(`${src.path}: line 1: the header is not valid UTF-8; re-export the file as UTF-8`);
+          throw new DataError(`${label}: line 1: the header is not valid UTF-8; re-export the file as UTF-8`);
         }
         header = rec.fields.map((h) => h.trim().toLowerCase());
         index = new Map(header.map((h, i) => [h, i]));
-        const missing = spec.required.filter((f) => !index!.has(columnFor(f, spec)));
+        const m = spec.mapping;
+        if (m.params || (m.rest && m.rest.under.length)) {
+          throw new UsageError(`${label}: source ${m.source} reads nested JSON (${m.params?.from ?? m.rest!.from}), which a ${format.toUpperCase()} file cannot hold; use it on NDJSON files`);
+        }
+        const used = new Set<string>();
+        columns = [];
+        for (const f of m.fields) {
+          const names = f.from.map((c) => c.trim().toLowerCase());
+          const at = names.find((c) => index!.has(c));
+          if (at === undefined) {
+            // A column asked for by name that the header lacks is a mistake in the mapping: stop before any row is read.
+            if (f.given !== 'default') {
+              const near = closest(names[0]!, header);
+              throw new UsageError(
+                `${label}: ${askedBy(f, m, f.from.join(' | '))}: the header has no column ${names.map((c) => JSON.stringify(c)).join(' or ')}` +
+                  `${near ? `; did you mean "${near}"?` : ''}; the header has: ${header.join(', ') || '(nothing)'}`,
+              );
+            }
+            continue;
+          }
+          used.add(at);
+          columns.push([f.field, index.get(at)]);
+        }
+        const missing = spec.required.filter((f) => !columns.some(([c]) => c === f));
         if (missing.length > 0) {
-          const named = missing.map((f) => (spec.map[f] ? `${f} (mapped to column "${spec.map[f]}")` : f)).join(', ');
           throw new DataError(
-            `${src.path}: line ${line}: missing required column(s) ${named}; the header has: ${header.join(', ') || '(nothing)'}; ` +
-              `use --map FIELD=COLUMN if the export names them differently`,
+            `${label}: line ${line}: missing required column(s) ${missing.join(', ')}; the header has: ${header.join(', ') || '(nothing)'}; ` +
+              `use --map FIELD=COLUMN (or --source) if the export names them differently`,
           );
         }
-        const used = new Set(spec.fields.map((f) => columnFor(f, spec)));
         const twice = [...used].filter((c) => header.indexOf(c) !== header.lastIndexOf(c));
         if (twice.length > 0) {
-          throw new DataError(`${src.path}: line ${line}: column(s) ${twice.join(', ')} appear more than once in the header (names are matched case-insensitively); which one to read is unclear`);
+          throw new DataError(`${label}: line ${line}: column(s) ${twice.join(', ')} appear more than once in the header (names are matched case-insensitively); which one to read is unclear`);
         }
-        for (const h of header) if (!used.has(h)) extra.add(h);
+        rest = m.rest ? header.map((h, i) => [h, i] as const).filter(([h]) => !used.has(h)) : null;
+        if (!rest) for (const h of header) if (!used.has(h)) extra.add(h);
         width = header.length;
-        columns = spec.fields.map((f) => [f, index!.get(columnFor(f, spec))]);
         continue;
       }
       if (decoding.invalid && raw.includes(BAD_BYTE)) {
@@ -191,6 +243,11 @@ async function* csvRecords(
       }
       const fields: Record<string, unknown> = {};
       for (const [f, i] of columns) if (i !== undefined) fields[f] = rec.fields[i];
+      if (rest) {
+        const props: Record<string, string> = {};
+        for (const [h, i] of rest) if (rec.fields[i] !== '') props[h] = rec.fields[i]!;
+        fields.properties = props;
+      }
       out.push({ line, raw, fields });
     }
     return out;
@@ -201,19 +258,21 @@ async function* csvRecords(
     yield handle(reader.end());
   } catch (err) {
     if (err instanceof CsvSyntaxError) {
-      throw new DataError(`${src.path}: line ${err.line}: ${err.message}; fix the quoting and ingest again`);
+      throw new DataError(`${label}: line ${err.line}: ${err.message}; fix the quoting and ingest again`);
     }
     throw err;
   }
-  if (!index) throw new DataError(`${src.path}: empty file; an export with no rows still needs its header line`);
+  if (!index) throw new DataError(`${label}: empty file; an export with no rows still needs its header line`);
 }
 
-async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spec: FieldSpec, extra: ExtraColumns): AsyncGenerator<InputRecord[]> {
+async function* ndjsonRecords(label: string, bytes: AsyncIterable<Buffer>, spec: FieldSpec, extra: ExtraColumns, seen: PathsSeen): AsyncGenerator<InputRecord[]> {
   // ignoreBOM: a BOM is dropped from the first line only (below), not from the start of every line.
   const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let records = 0;
-  const wanted = spec.fields.map((f) => [f, columnFor(f, spec)] as const);
-  const known = new Set(wanted.map(([, c]) => c));
+  const m = spec.mapping;
+  const known = topLevelNames(m);
+  // With "properties": "*", every key is read: none is extra.
+  const keepsAll = m.rest !== null && m.rest.under.length === 0;
   let line = 0;
   let carry: Buffer = Buffer.alloc(0);
   let first = true;
@@ -246,7 +305,7 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
     }
     carry = buf.subarray(cut);
     if (carry.length > Math.max(MAX_LINE_BYTES, spec.limits.record_bytes)) {
-      throw new DataError(`${src.path}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
+      throw new DataError(`${label}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
     }
     return out;
   }
@@ -260,7 +319,7 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
         carry = buf.subarray(start);
         // Bounded memory: a "line" this long is not an NDJSON record (often a binary or one-line JSON array).
         if (carry.length > Math.max(MAX_LINE_BYTES, spec.limits.record_bytes)) {
-          throw new DataError(`${src.path}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
+          throw new DataError(`${label}: line ${line + 1} is longer than ${MAX_LINE_BYTES >> 20} MiB; NDJSON needs one JSON object per line`);
         }
         return out;
       }
@@ -307,18 +366,10 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
       return { line: ln, raw: text, error: `expected a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value === 'string' ? 'a string' : JSON.stringify(value)}` };
     }
     const obj = value as Record<string, unknown>;
-    const fields: Record<string, unknown> = {};
-    let lower: Map<string, string> | null = null;
-    for (const [f, col] of wanted) {
-      if (Object.hasOwn(obj, col)) fields[f] = obj[col];
-      else {
-        lower ??= new Map(Object.keys(obj).map((k) => [k.toLowerCase(), k]));
-        const k = lower.get(col);
-        if (k !== undefined) fields[f] = obj[k];
-      }
-    }
-    for (const k in obj) if (!known.has(k) && !known.has(k.toLowerCase())) extra.add(k);
-    return { line: ln, raw: text, fields };
+    seen.records++;
+    const { fields, error } = extract(m, obj, seen);
+    if (!keepsAll) for (const k in obj) if (!known.has(k) && !known.has(k.toLowerCase())) extra.add(k);
+    return error ? { line: ln, raw: text, error } : { line: ln, raw: text, fields };
   }
 
   for await (const chunk of bytes) {
@@ -327,5 +378,5 @@ async function* ndjsonRecords(src: SourceFile, bytes: AsyncIterable<Buffer>, spe
     yield lines(buf, false);
   }
   yield lines(carry, true);
-  if (records === 0) throw new DataError(`${src.path}: empty file (only blank lines); an NDJSON export needs at least one record`);
+  if (records === 0) throw new DataError(`${label}: empty file (only blank lines); an NDJSON export needs at least one record`);
 }

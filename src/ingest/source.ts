@@ -21,7 +21,10 @@ export interface Source {
   name: string;
   /** The file actually read: the path itself, or a spooled copy of stdin. */
   file: string;
-  format: Format;
+  /** The records' format; null for a zip archive whose entries are told by their names. */
+  format: Format | null;
+  /** A zip archive (Amplitude's export): its entries are read in order as one batch. */
+  zip: boolean;
   sha256: string;
   size: number;
   gzip: boolean;
@@ -43,6 +46,11 @@ export function formatFromName(name: string): Format | null {
   if (n.endsWith('.tsv') || n.endsWith('.tab')) return 'tsv';
   if (n.endsWith('.ndjson') || n.endsWith('.jsonl')) return 'ndjson';
   return null;
+}
+
+/** A name the tool reads as input: an export format, or a zip archive of exports. */
+export function isInputName(name: string): boolean {
+  return formatFromName(name) !== null || name.toLowerCase().endsWith('.zip');
 }
 
 /**
@@ -100,11 +108,6 @@ export async function openSource(path: string, format: Format | undefined, stdin
     await pipeline(stdin, createWriteStream(file, { mode: 0o600, flags: 'wx' }));
     cleanup = () => fsp.rm(dir, { recursive: true, force: true });
   }
-  const fmt = format ?? formatFromName(path);
-  if (!fmt) {
-    await cleanup();
-    throw new UsageError(`${escapeText(path)}: cannot tell the format from the file name; name it .csv, .tsv, .ndjson or .jsonl (optionally .gz), or pass --format`);
-  }
   let hashed;
   let id;
   try {
@@ -122,11 +125,19 @@ export async function openSource(path: string, format: Format | undefined, stdin
     throw fsError(err, path, 'read');
   }
   const gzip = hashed.head[0] === 0x1f && hashed.head[1] === 0x8b;
+  // By name: a spreadsheet (a zip too) saved as .csv is a wrong file, not an archive of exports.
+  const zip = path !== '-' && path.toLowerCase().endsWith('.zip');
+  const fmt = format ?? formatFromName(path);
+  if (!fmt && !zip) {
+    await cleanup();
+    throw new UsageError(`${escapeText(path)}: cannot tell the format from the file name; name it .csv, .tsv, .ndjson or .jsonl (optionally .gz, or in a .zip), or pass --format or --source`);
+  }
   return {
     path,
     name: path === '-' ? 'stdin' : basename(path),
     file,
     format: fmt,
+    zip,
     sha256: hashed.sha256,
     size: hashed.size,
     gzip,
@@ -138,37 +149,61 @@ export async function openSource(path: string, format: Format | undefined, stdin
 
 
 /**
- * The decompressed bytes of a source. `onBytes` reports bytes read from disk (for progress).
- * Decompression errors become a DataError naming the file.
+ * Opens the file that was hashed, and no other: as it was opened then (no link followed for the
+ * inbox), and checked to be the same inode.
  */
-export async function* readBytes(src: SourceFile, onBytes: (n: number) => void, gzipRatio: number): AsyncGenerator<Buffer> {
-  // A gzip bomb (or a mislabelled file) must not fill memory or the disk: the file fails instead.
-  const maxBytes = src.gzip ? Math.max(GZIP_FLOOR_BYTES, gzipRatio * src.size) : Infinity;
-  // The file hashed, and no other: opened as it was, and checked to be the same inode.
+export async function openHashed(src: SourceFile): Promise<fsp.FileHandle> {
   const fh = await openRegular(src.file, src.path, src.noFollow);
   const st = await fh.stat();
   if (st.dev !== src.dev || st.ino !== src.ino) {
     await fh.close();
     throw new DataError(`${escapeText(src.path)}: was replaced while being ingested; nothing of it was stored past this point: rerun`);
   }
+  return fh;
+}
+
+/**
+ * The decompressed bytes of a source. `onBytes` reports bytes read from disk (for progress).
+ * Decompression errors become a DataError naming the file.
+ */
+export async function* readBytes(src: SourceFile, onBytes: (n: number) => void, gzipRatio: number): AsyncGenerator<Buffer> {
+  const fh = await openHashed(src);
   const raw = createReadStream('', { fd: fh, highWaterMark: READ_BYTES });
   raw.on('data', (c) => onBytes((c as Buffer).length));
-  const stream: Readable = src.gzip ? raw.pipe(createGunzip()) : raw;
-  if (src.gzip) raw.on('error', (e) => stream.destroy(e));
+  try {
+    yield* checkedBytes(raw, { label: src.path, format: src.format ?? 'ndjson', gzip: src.gzip, size: src.size, gzipRatio });
+  } finally {
+    raw.destroy();
+  }
+}
+
+/**
+ * Bytes of one input (a file, or an entry of a zip), gunzipped when `gzip`, refused when they are
+ * UTF-16, binary, empty, or decompress beyond `gzipRatio` times `size` (a gzip or zip bomb must not
+ * fill memory or the disk: the input fails instead).
+ */
+export async function* checkedBytes(
+  input: Readable,
+  o: { label: string; format: Format; gzip: boolean; size: number; gzipRatio: number; compressed?: boolean },
+): AsyncGenerator<Buffer> {
+  const compressed = o.gzip || (o.compressed ?? false);
+  const maxBytes = compressed ? Math.max(GZIP_FLOOR_BYTES, o.gzipRatio * o.size) : Infinity;
+  const stream: Readable = o.gzip ? input.pipe(createGunzip()) : input;
+  if (o.gzip) input.on('error', (e) => stream.destroy(e));
   let total = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (total === 0 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
-        throw new DataError(`${src.path}: is UTF-16 text (byte order mark ${chunk[0] === 0xff ? 'FF FE' : 'FE FF'}), not UTF-8; re-export the file as UTF-8`);
+        throw new DataError(`${o.label}: is UTF-16 text (byte order mark ${chunk[0] === 0xff ? 'FF FE' : 'FE FF'}), not UTF-8; re-export the file as UTF-8`);
       }
       if (total === 0 && looksBinary(chunk)) {
-        throw new DataError(`${src.path}: looks like a binary file, not ${src.format.toUpperCase()} text (NUL bytes in the first block); check that this is the right file`);
+        throw new DataError(`${o.label}: looks like a binary file, not ${o.format.toUpperCase()} text (NUL bytes in the first block); check that this is the right file`);
       }
       total += chunk.length;
       if (total > maxBytes) {
         throw new DataError(
-          `${src.path}: decompresses to more than ${gzipRatio} times its ${src.size} bytes (the limit, --max-gzip-ratio); ` +
-            'a gzip bomb or a damaged file: check where it came from, and raise the limit only if it is genuine',
+          `${o.label}: decompresses to more than ${o.gzipRatio} times its ${o.size} bytes (the limit, --max-gzip-ratio); ` +
+            'a gzip or zip bomb or a damaged file: check where it came from, and raise the limit only if it is genuine',
         );
       }
       yield chunk;
@@ -176,18 +211,20 @@ export async function* readBytes(src: SourceFile, onBytes: (n: number) => void, 
   } catch (err) {
     if (err instanceof DataError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (code.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/.test((err as Error).message)) {
-      throw new DataError(`${src.path}: corrupt or truncated gzip data (${(err as Error).message}); fetch the file again`);
+    if (code.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid|too many length or distance symbols/.test((err as Error).message)) {
+      throw new DataError(`${o.label}: corrupt or truncated ${o.gzip ? 'gzip' : 'compressed'} data (${(err as Error).message}); fetch the file again`);
     }
-    throw fsError(err, src.path, 'read');
+    // Not the file system's: the data itself (a zip entry's deflate stream, or its size, was wrong).
+    if (!(err as NodeJS.ErrnoException).syscall && !(err instanceof TypeError) && !(err instanceof RangeError)) throw new DataError(`${o.label}: corrupt or truncated data (${(err as Error).message}); fetch the file again`);
+    throw fsError(err, o.label, 'read');
   } finally {
-    raw.destroy();
+    stream.destroy();
   }
   if (total === 0) {
     throw new DataError(
-      src.format === 'ndjson'
-        ? `${src.path}: empty file; an NDJSON export needs at least one record`
-        : `${src.path}: empty file; an export with no rows still needs its header line`,
+      o.format === 'ndjson'
+        ? `${o.label}: empty file; an NDJSON export needs at least one record`
+        : `${o.label}: empty file; an export with no rows still needs its header line`,
     );
   }
 }

@@ -2,7 +2,9 @@
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { CantCreateError, fsError, RewardsError } from '../errors.js';
-import { formatFromName } from '../ingest/source.js';
+import type { SourceDef } from '../config/schema.js';
+import { BUILTIN_SOURCES } from '../config/sources.js';
+import { isInputName } from '../ingest/source.js';
 import { makeOwnDir, moveNoReplace } from '../util/durable.js';
 
 /** What an inbox entry is when it is not a regular file. */
@@ -15,25 +17,39 @@ function typeOf(st: Stats): string {
   return 'special file';
 }
 
+/** A file-name pattern (`*` any characters, `?` one) as a regular expression matching whole names. */
+export function namePattern(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  return new RegExp(`^${body}$`, 's');
+}
+
+export interface InboxFile {
+  path: string;
+  /** The source to read it with (config `sources`, or a built-in preset), or null for the built-in field names. */
+  source: string | null;
+}
+
+interface Listing {
+  files: InboxFile[];
+  notRegular: { path: string; type: string }[];
+}
+
 /**
- * Export files waiting in an inbox folder, oldest first (by modification time, then name), and the
- * entries with an export's name that are not regular files. Those are never read: the inbox is fed
- * by other systems, and a link would make the tool read (and store) whatever it points to, a FIFO
- * would block the night forever. The files are opened with O_NOFOLLOW too (ingest/source.ts), so a
- * file swapped for a link after this listing is refused as well.
+ * The regular files of one folder that `pick` gives a source (or null) to; entries that would be
+ * read but are not regular files are listed apart.
  */
-export function inboxFiles(dir: string): { files: string[]; notRegular: { path: string; type: string }[] } {
+function listFolder(dir: string, pick: (name: string) => { source: string | null } | undefined, out: Listing): void {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { files: [], notRegular: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw fsError(err, dir, 'read');
   }
-  const files: string[] = [];
-  const notRegular: { path: string; type: string }[] = [];
   for (const n of names) {
-    if (n.startsWith('.') || formatFromName(n) === null) continue;
+    if (n.startsWith('.')) continue;
+    const picked = pick(n);
+    if (!picked) continue;
     const path = join(dir, n);
     let st: Stats;
     try {
@@ -42,13 +58,46 @@ export function inboxFiles(dir: string): { files: string[]; notRegular: { path: 
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone since the listing
       throw fsError(err, path, 'read');
     }
-    if (st.isFile()) files.push(path);
-    else notRegular.push({ path, type: typeOf(st) });
+    if (st.isFile()) out.files.push({ path, source: picked.source });
+    else out.notRegular.push({ path, type: typeOf(st) });
+  }
+}
+
+/**
+ * Export files waiting in an inbox folder, and the entries with an export's name that are not
+ * regular files. Those are never read: the inbox is fed by other systems, and a link would make the
+ * tool read (and store) whatever it points to, a FIFO would block the night forever. The files are
+ * opened with O_NOFOLLOW too (ingest/source.ts), so a file swapped for a link after this listing is
+ * refused as well.
+ *
+ * With `sources` (the events inbox; null for members): a file whose name matches a source's `match` pattern is read
+ * with it; a subfolder named by a source's `inbox`, or by a built-in preset (`segment/`), holds
+ * files of that source, whatever their names.
+ */
+export function inboxFiles(dir: string, sources: Readonly<Record<string, SourceDef>> | null = null): Listing {
+  const out: Listing = { files: [], notRegular: [] };
+  const patterns = Object.entries(sources ?? {})
+    .filter(([, s]) => s.match !== undefined)
+    .map(([name, s]) => ({ name, re: namePattern(s.match!) }));
+  listFolder(
+    dir,
+    (n) => {
+      const matched = patterns.find((p) => p.re.test(n));
+      if (matched) return { source: matched.name };
+      return isInputName(n) ? { source: null } : undefined;
+    },
+    out,
+  );
+  if (sources) {
+    const folders = new Map<string, string>(Object.keys(BUILTIN_SOURCES).map((n) => [n, n]));
+    for (const [name, s] of Object.entries(sources)) if (s.inbox !== undefined) folders.set(s.inbox, name);
+    for (const [folder, source] of folders) listFolder(join(dir, folder), () => ({ source }), out);
   }
   // In name order: exports are named by their date, and a copy (cp, rsync without -t) gives files
   // modification times in whatever order it wrote them, which once loaded a week's files out of order.
-  files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return { files, notRegular };
+  const key = (f: InboxFile) => `${basename(f.path)}\u0000${f.path}`;
+  out.files.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return out;
 }
 
 /**

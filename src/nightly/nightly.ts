@@ -14,6 +14,8 @@ import { setBatchPath } from '../store/ingest.js';
 import { beginNightly, failRunningNightly, finishNightly, hasExport, lastCompletedNightlyAsOf } from '../store/nightly.js';
 import { todayInZone } from '../time/datetime.js';
 import { archiveFile, inboxFiles } from './inbox.js';
+import { buildMapping } from '../ingest/mapping.js';
+import { findSource } from '../config/sources.js';
 import { exportDue, nightsToRun } from './schedule.js';
 
 /** Writes one partner's export folder; returns where. Injected so the nightly does not depend on how. */
@@ -62,6 +64,8 @@ export interface NightlySummary {
     /** Inbox entries that are not regular files (links, FIFOs, devices, folders): never read. */
     not_regular: { path: string; type: string }[];
     failures: string[];
+    /** Problems that did not stop a file: a mapped path that no record had. */
+    warnings: string[];
   };
   runs: { as_of: string; run_id: number | null; grants: number; amount_cents: number; file: string | null; error?: string }[];
   exports: { partner: string; as_of: string; status: 'written' | 'exists' | 'failed'; dir?: string; safe_harbor?: boolean; error?: string }[];
@@ -97,7 +101,7 @@ export async function runNightly(db: Db, cfg: LoadedConfig, opts: NightlyOptions
     dates: [],
     status: 'ok',
     exit: EXIT.OK,
-    ingest: { files: 0, ingested: 0, skipped: 0, failed: 0, rows: 0, inserted: 0, rejected: 0, field_problems: 0, not_regular: [], failures: [] },
+    ingest: { files: 0, ingested: 0, skipped: 0, failed: 0, rows: 0, inserted: 0, rejected: 0, field_problems: 0, not_regular: [], failures: [], warnings: [] },
     runs: [],
     exports: [],
     deliveries: [],
@@ -153,14 +157,14 @@ async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: N
   const ingestStep: StepResult = { step: 'ingest', ok: true, exit: EXIT.OK };
   const archiveDir = join(cfg.resolvePath(paths.archive), opts.asOf);
   for (const kind of ['members', 'events'] as const) {
-    const { files, notRegular } = inboxFiles(join(cfg.resolvePath(paths.inbox), kind));
+    const { files, notRegular } = inboxFiles(join(cfg.resolvePath(paths.inbox), kind), kind === 'events' ? config.sources : null);
     summary.ingest.not_regular.push(...notRegular);
-    for (const file of files) {
+    for (const { path: file, source } of files) {
       let report: FileReport;
       try {
         const r = await ingestFiles(db, [file], {
           kind,
-          map: {},
+          mapping: buildMapping(kind, source === null ? null : { name: source, def: findSource(source, config.sources) }, {}),
           maxRejectRate: 0.05,
           force: false,
           defaultZone: config.timezone,
@@ -185,6 +189,9 @@ async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: N
           field_problems: 0,
           extra_columns: [],
           extra_columns_more: false,
+          source,
+          mapping: {},
+          warnings: [],
           error: f.error,
           exit: f.exit,
         };
@@ -195,6 +202,7 @@ async function night(db: Db, cfg: LoadedConfig, opts: NightlyOptions, summary: N
       s.inserted += report.inserted;
       s.rejected += report.rejected;
       s.field_problems += report.field_problems;
+      s.warnings.push(...report.warnings);
       if (report.status === 'failed') {
         s.failed++;
         s.failures.push(report.error ?? `${file}: failed`);

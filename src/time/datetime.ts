@@ -262,3 +262,52 @@ export function daysBetween(a: string, b: string): number {
 export function todayInZone(tz: string, now = Date.now()): string {
   return dateInZone(now, tz);
 }
+
+/** The instant of a wall-clock time (ms as if UTC) in a zone; in a gap or overlap, the offset before the change. */
+export function instantOfWallTime(wallMs: number, tz: string): number {
+  const first = wallMs - zoneOffsetMinutes(tz, wallMs) * 60_000;
+  return wallMs - zoneOffsetMinutes(tz, first) * 60_000;
+}
+
+function two(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/**
+ * An instant as ISO 8601 text at a fixed offset (`+00:00` rather than `Z` when an offset is known:
+ * the date as written is then the local date). `micros` (0-999999) keeps the precision of a
+ * microsecond clock; digits are written only as far as they are not zero.
+ */
+export function isoAtOffset(ms: number, offsetMinutes: number | null, micros?: number): string {
+  const whole = Math.floor(ms / 1000) * 1000;
+  const frac = micros ?? Math.round((ms - whole) * 1000);
+  const base = new Date(whole + (offsetMinutes ?? 0) * 60_000).toISOString().slice(0, 19);
+  const digits = frac === 0 ? '' : `.${String(frac).padStart(6, '0')}`.replace(/0+$/, '');
+  if (offsetMinutes === null) return `${base}${digits}Z`;
+  const sign = offsetMinutes < 0 ? '-' : '+';
+  const a = Math.abs(offsetMinutes);
+  return `${base}${digits}${sign}${two(Math.floor(a / 60))}:${two(a % 60)}`;
+}
+
+/** Unix times from 1970 up to the end of 9999 (an epoch in the wrong unit lands far outside). */
+const MAX_EPOCH_MS = 253_402_300_799_999;
+
+/**
+ * A Unix time in a declared unit as an instant and its microseconds within the second: a JSON
+ * number, or a string of digits (BigQuery writes INT64 as text). Null for anything else, a negative
+ * time, or one past 9999.
+ */
+export function epochInstant(v: unknown, unit: 's' | 'ms' | 'us'): { ms: number; micros: number } | null {
+  let text: string;
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) text = v.toFixed(unit === 'us' ? 0 : 6).replace(/\.?0+$/, '');
+  else if (typeof v === 'string') text = v.trim();
+  else return null;
+  const m = /^(\d{1,20})(?:\.(\d{1,12}))?$/.exec(text);
+  if (!m) return null;
+  // Exact integer arithmetic on the digits: a count of microseconds has 16 digits, past a double's exact range.
+  const scale = { s: 6, ms: 3, us: 0 }[unit];
+  const micros = BigInt(m[1]! + (m[2] ?? '').padEnd(scale, '0').slice(0, scale));
+  const ms = Number(micros / 1000n);
+  if (ms > MAX_EPOCH_MS) return null;
+  return { ms, micros: Number(micros % 1_000_000n) };
+}

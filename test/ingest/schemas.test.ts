@@ -75,7 +75,10 @@ describe('event schema: reasons name the field and the value', () => {
     );
     expect(event({ ...base, user_id: 9007199254740991 }).user_id).toBe('9007199254740991');
     expect(eventReason({ ...base, event_type: 12 })).toBe('event_type: expected text, got 12');
-    expect(eventReason({ ...base, occurred_at: 1772359200 })).toBe('occurred_at: expected text, got 1772359200');
+    // A Unix time is read only in a unit a source declares (test/ingest/sources.test.ts); here it gets the hint.
+    expect(eventReason({ ...base, occurred_at: 1772359200 })).toBe(
+      'occurred_at: "1772359200" is not a valid date-time (expected e.g. 2026-03-01T14:30:00Z, 2026-03-01T09:30:00-05:00 or 2026-03-01T09:30:00); it looks like a Unix time: declare its unit with a source (time_unit s, ms or us)',
+    );
     expect(eventReason({ ...base, event_type: 'st\u0001eps' })).toBe('event_type: contains control characters');
     expect(eventReason({ ...base, event_id: { a: 1 } })).toBe('event_id: expected text or an integer, got {"a":1}');
   });

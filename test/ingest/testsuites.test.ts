@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { type InputRecord, readRecords } from '../../src/ingest/records.js';
+import { namesMapping } from '../../src/ingest/mapping.js';
 import { openSource } from '../../src/ingest/source.js';
 import { parseJsonOutput, runCli, sqlite, sqliteValue, tempDir, testsuitesDir, TESTSUITES_HOWTO } from '../helpers.js';
 import type { JsonReport } from './expected.js';
@@ -19,7 +20,7 @@ if (!SUITES) console.warn(`[test/ingest/testsuites.test.ts] skipped: ${TESTSUITE
 async function readAll(path: string, fields: string[]): Promise<InputRecord[]> {
   const src = await openSource(path, undefined, Readable.from([]));
   const out: InputRecord[] = [];
-  for await (const b of readRecords(src, { fields, required: [], map: {}, limits: DEFAULT_LIMITS }, () => {}).batches) out.push(...b);
+  for await (const b of readRecords(src, { mapping: namesMapping(fields), required: [], limits: DEFAULT_LIMITS }, () => {}).batches) out.push(...b);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // every run the incremental plan must equal a full evaluation of the same database; and with
 // in-order data the day-by-day result equals one full run over everything. In process, for speed; the CLI version is
 // in test/cli/run-incremental.test.ts.
+import { buildMapping } from '../../src/ingest/mapping.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -99,7 +100,7 @@ class Db1 {
   async ingest(kind: 'events' | 'members', lines: string[]) {
     const file = join(this.dir, `in-${++this.files}.${kind === 'events' ? 'ndjson' : 'csv'}`);
     writeFileSync(file, lines.join('\n') + '\n');
-    const rep = await ingestFiles(this.db, [file], { kind, map: {}, maxRejectRate: 0, force: false, defaultZone: 'UTC', stdin: process.stdin });
+    const rep = await ingestFiles(this.db, [file], { kind, mapping: buildMapping(kind, null, {}), maxRejectRate: 0, force: false, defaultZone: 'UTC', stdin: process.stdin });
     expect(rep.totals.rejected).toBe(0);
   }
   plan(step: number, asOf: string, full: boolean) {
