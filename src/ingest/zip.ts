@@ -3,11 +3,13 @@
  * entry, in the archive's order, as one input. An entry's name is only ever shown (escaped), never
  * used as a path: nothing is extracted to disk, so `../../x` is just a name.
  */
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { DataError } from '../errors.js';
 import { escapeText } from '../util/escape.js';
 import { MAX_ZIP_ENTRIES } from './limits.js';
+import { READ_BYTES } from '../tuning.js';
 import { checkedBytes, type Format, openHashed, type SourceFile } from './source.js';
 
 export interface ZipEntry {
@@ -17,6 +19,29 @@ export interface ZipEntry {
   label: string;
   /** The entry's bytes, unzipped (and gunzipped when the entry is a gzip file), within the limits. */
   bytes: AsyncGenerator<Buffer>;
+}
+
+/** yauzl reading through a file handle that stays ours to close. */
+class HandleReader extends yauzl.RandomAccessReader {
+  constructor(private readonly fh: FileHandle) {
+    super();
+  }
+  // Read with positioned reads: a ReadStream on the handle's fd closes the fd when destroyed, whatever autoClose says.
+  override _readStreamForRange(start: number, end: number): Readable {
+    const fh = this.fh;
+    return Readable.from(
+      (async function* () {
+        for (let pos = start; pos < end; ) {
+          const want = Math.min(READ_BYTES, end - pos);
+          const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, pos);
+          if (bytesRead === 0) throw new DataError('the archive ends inside an entry (truncated)');
+          pos += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
 }
 
 /** A folder entry, or the metadata macOS adds to archives it makes: nothing to read. */
@@ -56,9 +81,11 @@ export async function* zipEntries(src: SourceFile, gzipRatio: number, onBytes: (
   const fh = await openHashed(src);
   let zip: yauzl.ZipFile;
   try {
+    // Read through the file handle that was checked to be the hashed file (yauzl's own fd reader would close it behind the handle's back).
+    const reader = new HandleReader(fh);
     // decodeStrings: false, so that yauzl hands over names it would refuse (`../x`, `C:\x`) instead of
     // failing the archive: they are read as data like any other entry.
-    zip = await yauzl.fromFdPromise(fh.fd, { autoClose: false, decodeStrings: false, validateEntrySizes: true, strictFileNames: false });
+    zip = await yauzl.fromRandomAccessReaderPromise(reader, src.size, { autoClose: false, decodeStrings: false, validateEntrySizes: true, strictFileNames: false });
   } catch (err) {
     await fh.close();
     throw new DataError(`${escapeText(src.path)}: not a readable zip archive (${(err as Error).message}); fetch the file again`);
