@@ -104,8 +104,11 @@ export class PathsSeen {
     this.found = mapping.fields.map((f) => f.paths.map(() => 0));
   }
 
+  private misses = 0;
+
   missedIn(obj: Record<string, unknown>, path: readonly string[]): void {
-    if (this.near.size >= 200) return;
+    // The first records tell the keys there are; a path missing from a million records costs no more.
+    if (this.near.size >= 200 || ++this.misses > 100) return;
     const parent = path.length > 1 ? valueAt(obj, path.slice(0, -1)) : obj;
     if (parent === null || typeof parent !== 'object' || Array.isArray(parent)) return;
     for (const k of Object.keys(parent).slice(0, 50)) this.near.add(formatPath([...path.slice(0, -1), k]));
