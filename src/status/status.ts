@@ -30,8 +30,8 @@ export function collectStatus(db: Db, dbPath: string, cfg: LoadedConfig, today: 
     },
     batches_unfinished: unfinishedBatches(db),
     inbox_waiting: {
-      members: inboxFiles(join(inbox, 'members')).files,
-      events: inboxFiles(join(inbox, 'events')).files,
+      members: inboxFiles(join(inbox, 'members')).files.map((f) => f.path),
+      events: inboxFiles(join(inbox, 'events'), cfg.config.sources).files.map((f) => f.path),
     },
     grant_files: runs.map((r) => ({ run_id: r.run_id, as_of: r.as_of, file: r.file, grants: r.grants, status: r.status, present: existsSync(r.file) })),
     exports: latestExports(db),
