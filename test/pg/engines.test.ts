@@ -9,7 +9,7 @@
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO } from '../helpers.js';
+import { DEMO, PROJECT_ROOT } from '../helpers.js';
 import { allFiles, Workspace } from '../workspace.js';
 import { generateMessyEvents } from '../generate.js';
 import { PG_BIN, PG_HOWTO, TestPostgres } from './cluster.js';
@@ -144,5 +144,23 @@ describe.skipIf(!PG_BIN)('PostgreSQL: the same outputs as SQLite', () => {
     );
     lite.cleanup();
     post.cleanup();
+  });
+
+  it('every vendor source stores the same events on both engines (zip batch included)', () => {
+    const config = { timezone: 'America/Los_Angeles', campaigns: [] };
+    const lite = new Workspace({ prefix: 'rewards-sources-sqlite-', demo: false, config });
+    const post = new Workspace({ prefix: 'rewards-sources-pg-', demo: false, config, db: pg.createDatabase('sources') });
+    const files = { segment: 'segment-2026-03.ndjson', amplitude: 'amplitude-187520-2026-03.zip', mixpanel: 'mixpanel-2026-03.ndjson', ga4: 'ga4-2026-03.ndjson' };
+    for (const [source, file] of Object.entries(files)) {
+      const path = join(PROJECT_ROOT, 'fixtures/sources', file);
+      const a = lite.ok(['--json', 'ingest', '--source', source, path]);
+      const b = post.ok(['--json', 'ingest', '--source', source, path]);
+      expect(b, source).toEqual(a);
+    }
+    const sql = "SELECT event_id, user_id, event_type, occurred_at, COALESCE(timezone, '') AS tz, local_date, COALESCE(properties, '') AS p FROM events ORDER BY event_id";
+    const mine = lite.query(sql).map((r) => Object.values(r).join('\t') + '\n').join('');
+    expect(mine.split('\n').length).toBe(45); // 4 sources x 11 events, and the last newline
+    expect(pg.psql('sources', sql)).toBe(mine);
+    expect(pg.psql('sources', "SELECT format FROM batches WHERE name LIKE '%.zip'")).toBe('zip\n');
   });
 });
