@@ -26,8 +26,8 @@ export interface Mapping {
   source: string | null;
   format?: Format;
   fields: FieldRead[];
-  /** properties made of every key not mapped, at the top level (`*`) or of one object (`properties.*`). */
-  rest: { under: string[]; from: string; given: Given } | null;
+  /** properties made of every key not mapped, at the top level (`*`) or of one object (`properties.*`); `exclude`: the keys there that fields read. */
+  rest: { under: string[]; from: string; given: Given; exclude: string[] } | null;
   /** GA4-style parameters flattened into properties. */
   params: { path: string[]; from: string } | null;
   time_unit: SourceDef['time_unit'];
@@ -52,10 +52,16 @@ export function buildMapping(kind: 'events' | 'members', source: { name: string;
     if (raw === undefined) continue;
     const from = Array.isArray(raw) ? raw : [raw];
     if (field === 'properties' && (from[0] === '*' || from[0]!.endsWith('.*'))) {
-      rest = { under: from[0] === '*' ? [] : parsed(from[0]!.slice(0, -2), field), from: from[0]!, given };
+      rest = { under: from[0] === '*' ? [] : parsed(from[0]!.slice(0, -2), field), from: from[0]!, given, exclude: [] };
       continue;
     }
     fields.push({ field, from, paths: from.map((f) => parsed(f, field)), given });
+  }
+  const params = source?.def.params ? { path: parsed(source.def.params, 'params'), from: source.def.params } : null;
+  if (rest) {
+    const depth = rest.under.length;
+    const inside = (p: string[]) => p.length === depth + 1 && rest!.under.every((n, k) => p[k] === n);
+    rest.exclude = [...new Set([...fields.flatMap((f) => f.paths.filter(inside).map((p) => p[depth]!)), ...(params && depth === 0 ? [params.path[0]!] : [])])];
   }
   return {
     kind,
@@ -63,7 +69,7 @@ export function buildMapping(kind: 'events' | 'members', source: { name: string;
     format: source?.def.format,
     fields,
     rest,
-    params: source?.def.params ? { path: parsed(source.def.params, 'params'), from: source.def.params } : null,
+    params,
     time_unit: source?.def.time_unit ?? 'iso',
     naive_zone: source?.def.naive_zone ?? null,
   };
@@ -183,10 +189,8 @@ export function extract(m: Mapping, obj: Record<string, unknown>, seen: PathsSee
     const base = m.rest.under.length ? valueAt(obj, m.rest.under) : obj;
     if (base !== undefined && base !== null && typeof base === 'object' && !Array.isArray(base)) {
       const props: Record<string, unknown> = {};
-      const depth = m.rest.under.length;
-      const mapped = new Set(m.fields.flatMap((f) => f.paths.filter((p) => p.length === depth + 1 && m.rest!.under.every((n, k) => p[k] === n)).map((p) => p[depth]!)));
-      if (depth === 0 && m.params) mapped.add(m.params.path[0]!);
-      for (const k of Object.keys(base)) if (!mapped.has(k)) props[k] = (base as Record<string, unknown>)[k];
+      const mapped = m.rest.exclude;
+      for (const k of Object.keys(base)) if (!mapped.includes(k)) props[k] = (base as Record<string, unknown>)[k];
       fields.properties = props;
     }
   }
