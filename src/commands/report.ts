@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { UsageError } from '../errors.js';
-import { campaignReport, campaignSeries, type ReportRow, type SeriesRow } from '../views/report.js';
+import { campaignReport, campaignSeries, type ReportRow, type SeriesRow, streakLengths } from '../views/report.js';
+import { reportHtml } from '../views/report-html.js';
+import { VERSION } from '../version.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
 import { asOfOption, campaignOption } from './options.js';
 
@@ -27,7 +29,7 @@ export function register(program: Command): void {
     .description('per campaign and rule: members taking part, members who earned, grants, amount, budget used and left')
     .option('--campaign <id>', 'only this campaign (repeatable)', collect)
     .option('--as-of <date>', 'report up to this local date (default: yesterday in the config timezone)')
-    .option('--format <format>', 'table, csv or json', 'table')
+    .option('--format <format>', 'table, csv, json, or html (one self-contained file with charts)', 'table')
     .option('--by <period>', 'a series instead: per day or week (day, week), each rule\'s grants and the campaign\'s spend so far')
     .addHelpText(
       'after',
@@ -36,7 +38,8 @@ Examples:
   rewards report
   rewards report --campaign spring-2026 --as-of 2026-05-31 --format csv > spring.csv
   rewards report --json
-  rewards report --by week --format csv > weekly.csv       # grants per rule per week, and the budget burn-up`,
+  rewards report --by week --format csv > weekly.csv       # grants per rule per week, and the budget burn-up
+  rewards report --format html > report.html               # charts: grants over time, budget, streak lengths, active to earned`,
     )
     .action(async (flags: { campaign?: string[]; asOf?: string; format: string; by?: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
@@ -44,13 +47,27 @@ Examples:
         throw new UsageError(`--json and --format ${flags.format} ask for two outputs; give one of them`);
       }
       const format = ctx.json ? 'json' : flags.format;
-      if (!['table', 'csv', 'json'].includes(format)) throw new UsageError(`--format must be table, csv or json, not "${flags.format}"`);
+      if (!['table', 'csv', 'json', 'html'].includes(format)) throw new UsageError(`--format must be table, csv, json or html, not "${flags.format}"`);
       const cfg = await config(ctx, true);
       const asOf = asOfOption(flags.asOf, cfg.config);
       const campaignIds = campaignOption(flags.campaign, cfg);
       if (flags.by !== undefined && flags.by !== 'day' && flags.by !== 'week') throw new UsageError(`--by takes day or week, not "${flags.by}"`);
       const db = openStore(ctx, { mustExist: true });
       try {
+        if (format === 'html') {
+          // The page always has the time series: per day unless --by week.
+          const by = flags.by === 'week' ? 'week' : 'day';
+          const html = await reportHtml({
+            as_of: asOf,
+            by,
+            rows: campaignReport(db, cfg.config, campaignIds, asOf),
+            series: campaignSeries(db, cfg.config, campaignIds, asOf, by),
+            streaks: streakLengths(db, cfg.config, campaignIds, asOf),
+            generated_by: `rewards ${VERSION}`,
+          });
+          ctx.stdout.write(html);
+          return;
+        }
         if (flags.by) {
           const series = campaignSeries(db, cfg.config, campaignIds, asOf, flags.by);
           if (format === 'json') printJson(ctx, { as_of: asOf, by: flags.by, series });

@@ -166,6 +166,17 @@ export function evaluateRule(rule: Rule, counted: readonly DayCount[] | CountedD
   return dates.map((earned_on, i) => ({ seq: i + 1, earned_on }));
 }
 
+/** The longest run of consecutive counted days. */
+export function longestRun(days: CountedDays): number {
+  let best = 0;
+  let run = 0;
+  for (let i = 0; i < days.length; i++) {
+    run = i > 0 && days.day(i) - days.day(i - 1) === 1 ? run + 1 : 1;
+    if (run > best) best = run;
+  }
+  return best;
+}
+
 export interface Streaks {
   longest: { length: number; from: string; to: string } | null;
   /** The run ending on the last counted day. */

@@ -1,7 +1,7 @@
 /** `rewards report`: per campaign and rule, members taking part and earning, grants, amounts, budget. */
 import type { Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
-import { countActiveMembers } from '../store/activity.js';
+import { countActiveMembers, iterateMemberActivity } from '../store/activity.js';
 import { grantsByDay, membersEarned, ruleTotals } from '../store/campaigns.js';
 import { addDays } from '../time/datetime.js';
 import { watermarks } from '../store/runs.js';
@@ -9,6 +9,7 @@ import { syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow } from '../rules/campaign.js';
 import { campaignSources, ruleSource } from '../rules/candidates.js';
+import { joinedDays, longestRun } from '../rules/evaluate.js';
 
 export interface ReportRow {
   campaign_id: string;
@@ -141,4 +142,35 @@ export function campaignSeries(db: Db, config: Config, campaignIds: string[], as
     out.push(...rows);
   }
   return out;
+}
+
+/** Members of a streak rule by the longest run of consecutive counted days in the counting window. */
+export interface StreakLengths {
+  campaign_id: string;
+  rule_id: string;
+  /** The streak the rule asks for: runs this long or longer are counted together. */
+  days: number;
+  /** members[i]: members whose longest run is i + 1 days (the last: `days` or more). */
+  members: number[];
+}
+
+export function streakLengths(db: Db, config: Config, campaignIds: string[], asOf: string): StreakLengths[] {
+  return db.transaction(() => {
+    const campaigns = (campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns).filter((c) => campaignPhase(c, asOf) !== 'not_started');
+    const rollups = syncRollups(db, campaigns.flatMap(campaignSources), watermarks(db).events, { write: false });
+    const out: StreakLengths[] = [];
+    for (const c of campaigns) {
+      const window = countingWindow(c, asOf);
+      for (const rule of c.rules) {
+        if (rule.type !== 'streak') continue;
+        const members = new Array<number>(rule.days).fill(0);
+        const src = ruleSource(c, rule);
+        for (const m of iterateMemberActivity(db, rollups.of(src), src, window.from, window.to)) {
+          members[Math.min(longestRun(joinedDays(m.dates, m.counts)), rule.days) - 1]!++;
+        }
+        out.push({ campaign_id: c.id, rule_id: rule.id, days: rule.days, members });
+      }
+    }
+    return out;
+  })();
 }
