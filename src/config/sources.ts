@@ -45,7 +45,11 @@ export const SourceSchema = z
     params: fieldPath.optional(),
     /** How occurred_at is written: an ISO 8601 date-time, or a Unix time in seconds, milliseconds or microseconds. Declared, never guessed. */
     time_unit: z.enum(['iso', 's', 'ms', 'us']).default('iso'),
-    /** The zone of date-times written without an offset (Amplitude's are UTC); without it, they are wall-clock times in the event's zone. */
+    /**
+     * The zone of date-times written without an offset (Amplitude's are UTC); without it, they are
+     * wall-clock times in the event's zone. With a Unix time_unit: the zone whose wall clock the
+     * numbers count (Mixpanel projects created before 2023 export their project time zone's).
+     */
     naive_zone: z
       .string()
       .refine(isValidTimeZone, { error: (iss) => `${JSON.stringify(iss.input)} is not a known IANA time zone (e.g. UTC, America/New_York)` })

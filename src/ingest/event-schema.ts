@@ -41,7 +41,8 @@ function checkOccurredAt(v: unknown, time: TimeSpec): { text: string; dt: Parsed
     if (v === undefined || v === null || v === '') return new Problem('is required');
     const e = epochInstant(v, time.unit);
     if (!e) return new Problem(`${shown(v)} is not a Unix time in ${UNIT_NAMES[time.unit]} (the source declares time_unit ${time.unit})`);
-    const text = isoAtOffset(e.ms, null, e.micros);
+    // A Unix time shifted to a zone's wall clock (Mixpanel projects created before 2023 export their project zone's): declared by naive_zone.
+    const text = isoAtOffset(time.naiveZone ? instantOfWallTime(e.ms, time.naiveZone) : e.ms, null, e.micros);
     return { text, dt: parseDateTime(text)! };
   }
   const t = checkRequiredText(typeof v === 'number' ? String(v) : v);

@@ -102,6 +102,8 @@ describe('times a source declares', { timeout: 60_000 }, () => {
     'epoch-ms': { format: 'ndjson', fields: { user_id: 'who', event_type: 'what', occurred_at: 'at' }, time_unit: 'ms' },
     'epoch-us': { format: 'ndjson', fields: { user_id: 'who', event_type: 'what', occurred_at: 'at' }, time_unit: 'us' },
     'naive-utc': { format: 'csv', fields: { user_id: 'who', event_type: 'what', occurred_at: 'at' }, naive_zone: 'UTC' },
+    // A Mixpanel project created before 2023: seconds counted on the project zone's wall clock.
+    'mixpanel-legacy': { format: 'ndjson', fields: { user_id: 'properties.distinct_id', event_type: 'event', occurred_at: 'properties.time' }, time_unit: 's', naive_zone: 'America/Los_Angeles' },
   };
 
   it('epoch seconds, milliseconds and microseconds: the unit is declared, never guessed', async () => {
@@ -119,6 +121,11 @@ describe('times a source declares', { timeout: 60_000 }, () => {
       expect(r.code, r.stderr).toBe(0);
       expect(sqlite(w.db, 'SELECT occurred_at, local_date FROM events WHERE user_id = ?', source)).toEqual([{ occurred_at: stored, local_date: '2026-03-02' }]);
     }
+    // 1772487000 is 2026-03-02T21:30:00 as a wall-clock count: in Los Angeles, the instant 05:30Z on 03-03.
+    const legacy = join(w.dir, 'legacy.ndjson');
+    writeFileSync(legacy, '{"event":"data_logged","properties":{"distinct_id":"old","time":1772487000}}\n');
+    expect((await w.cli(['ingest', '--source', 'mixpanel-legacy', legacy])).code).toBe(0);
+    expect(sqlite(w.db, "SELECT occurred_at, local_date FROM events WHERE user_id = 'old'")).toEqual([{ occurred_at: '2026-03-03T05:30:00Z', local_date: '2026-03-02' }]);
     const reasons = sqlite<{ reason: string }>(w.db, 'SELECT reason FROM rejects ORDER BY reject_id').map((r) => r.reason);
     expect(reasons).toEqual([
       'line 2: occurred_at: "soon" is not a Unix time in seconds (the source declares time_unit s)',
