@@ -1,8 +1,8 @@
-/** `rewards report`: flags, formats (table, CSV, JSON); the view is src/views/report.ts. */
+/** `rewards report`: flags, formats (table, CSV, JSON, HTML); the views are src/views/report.ts and report-html.ts. */
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { UsageError } from '../errors.js';
-import { campaignReport, campaignSeries, type ReportRow, type SeriesRow, streakLengths } from '../views/report.js';
+import { campaignReport, campaignSeries, reportData, type ReportRow, type SeriesRow } from '../views/report.js';
 import { reportHtml } from '../views/report-html.js';
 import { VERSION } from '../version.js';
 import { collect, config, contextFrom, openStore, printJson } from './context.js';
@@ -56,15 +56,7 @@ Examples:
       try {
         if (format === 'html') {
           // The page always has the time series: per day unless --by week.
-          const by = flags.by === 'week' ? 'week' : 'day';
-          const html = await reportHtml({
-            as_of: asOf,
-            by,
-            rows: campaignReport(db, cfg.config, campaignIds, asOf),
-            series: campaignSeries(db, cfg.config, campaignIds, asOf, by),
-            streaks: streakLengths(db, cfg.config, campaignIds, asOf),
-            generated_by: `rewards ${VERSION}`,
-          });
+          const html = await reportHtml({ ...reportData(db, cfg.config, campaignIds, asOf, flags.by === 'week' ? 'week' : 'day'), generated_by: `rewards ${VERSION}` });
           ctx.stdout.write(html);
           return;
         }

@@ -4,29 +4,39 @@
  * Content-Security-Policy forbids loading anything, so it opens the same offline, in a mail
  * attachment, or years later. Aggregates only: no member id is ever in it.
  */
-import type { ReportRow, SeriesRow, StreakLengths } from './report.js';
+import { addDays } from '../time/datetime.js';
+import { escapeHtml as esc } from '../util/escape.js';
+import type { ReportData, ReportRow } from './report.js';
 
-export interface HtmlReport {
-  as_of: string;
-  by: 'day' | 'week';
-  rows: ReportRow[];
-  series: SeriesRow[];
-  streaks: StreakLengths[];
+export interface HtmlReport extends ReportData {
   generated_by: string;
-}
-
-/** Text for HTML (element content and quoted attribute values alike). */
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 const money = (cents: number | null) => (cents === null ? '-' : (cents / 100).toFixed(2));
 
+/**
+ * Vega's and Vega-Lite's warnings thrown, not printed: the specs are fixed by this file, so a warning
+ * is a chart drawn other than meant, for the tests to catch; and a view never writes to the terminal.
+ */
+const strict = {
+  level: () => 0,
+  error: (...args: unknown[]): never => {
+    throw new Error(`charts: ${args.map(String).join(' ')}`);
+  },
+  warn: (...args: unknown[]): never => strict.error(...args),
+  info() {
+    return this;
+  },
+  debug() {
+    return this;
+  },
+};
+
 /** A Vega-Lite spec rendered to an SVG string (no canvas: text is measured by estimate). */
 async function svg(spec: Record<string, unknown>): Promise<string> {
   const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const compiled = vl.compile({ width: 560, height: 180, config: { font: 'sans-serif', view: { stroke: null } }, ...spec } as never).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const compiled = vl.compile({ width: 560, height: 180, config: { font: 'sans-serif', view: { stroke: null } }, ...spec } as never, { logger: strict }).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', logger: strict });
   try {
     return await view.toSVG();
   } finally {
@@ -39,33 +49,57 @@ interface Chart {
   svg: string;
 }
 
+/** A local date as the instant the charts place it at: UTC midnight, shown in UTC, so no machine's zone moves a day. */
+const at = (date: string) => Date.parse(`${date}T00:00:00Z`);
+
 async function campaignCharts(campaign: string, r: HtmlReport): Promise<Chart[]> {
   const rows = r.rows.filter((x) => x.campaign_id === campaign);
   const total = rows.find((x) => x.rule_id === '(total)')!;
   const currency = total.currency;
   const series = r.series.filter((s) => s.campaign_id === campaign);
-  const period = r.by === 'day' ? 'day' : 'week of';
+  const window = r.windows.find((w) => w.campaign_id === campaign);
   const charts: Chart[] = [];
-  const time = { field: 'period', type: 'temporal', title: period, axis: { format: '%b %d' } };
-  if (series.length) {
-    const values = series.map((s) => ({ period: s.period, rule: s.rule_id, grants: s.grants, amount: s.amount_cents / 100 }));
-    charts.push({
-      title: `Grants per ${r.by}, by rule`,
-      svg: await svg({ data: { values }, mark: { type: 'bar' }, encoding: { x: time, y: { field: 'grants', type: 'quantitative', title: 'grants', stack: true }, color: { field: 'rule', type: 'nominal' } } }),
+  if (window && series.length) {
+    // Each bar spans its day or week; the axis spans the counting window (weeks may start before it).
+    const step = r.by === 'day' ? 1 : 7;
+    const end = (period: string) => addDays(period, step);
+    const domain = [Math.min(at(window.from), at(series[0]!.period)), Math.max(at(addDays(window.to, 1)), at(end(series[series.length - 1]!.period)))];
+    const label = r.by === 'day' ? 'day' : 'week of';
+    // UTC scale: labels the dates as they are, whatever the zone of the machine making the report.
+    const x = { field: 'from', type: 'temporal', title: label, scale: { type: 'utc', domainMin: domain[0], domainMax: domain[1], padding: 0 }, axis: { format: '%b %d' } };
+    // Each mark's accessible description (its aria-label) in plain figures, also what the test reads.
+    const values = series.map((s) => ({
+      from: at(s.period),
+      to: at(end(s.period)),
+      rule: s.rule_id,
+      grants: s.grants,
+      amount: s.amount_cents / 100,
+      text: `${label}: ${s.period}; rule: ${s.rule_id}; grants: ${s.grants}; amount: ${money(s.amount_cents)} ${s.currency}`,
+    }));
+    const bars = (field: string, title: string) => ({
+      data: { values },
+      mark: { type: 'bar', orient: 'vertical', stroke: 'white', strokeWidth: 0.5 },
+      encoding: { x, x2: { field: 'to' }, y: { field, type: 'quantitative', title, stack: true }, color: { field: 'rule', type: 'nominal' }, description: { field: 'text' } },
     });
-    charts.push({
-      title: `Amount per ${r.by}, by rule (${currency})`,
-      svg: await svg({ data: { values }, mark: { type: 'bar' }, encoding: { x: time, y: { field: 'amount', type: 'quantitative', title: currency, stack: true }, color: { field: 'rule', type: 'nominal' } } }),
-    });
-    // One point per period: the campaign's cumulative figures repeat on each rule's row of it.
-    const byPeriod = [...new Map(series.map((s) => [s.period, s])).values()];
+    charts.push({ title: `Grants per ${r.by}, by rule`, svg: await svg(bars('grants', 'grants')) });
+    charts.push({ title: `Amount per ${r.by}, by rule (${currency})`, svg: await svg(bars('amount', currency)) });
+    // A step at the end of each period: the full budget (or nothing spent) until the first. The
+    // campaign's cumulative figures repeat on each rule's row of a period: one point per period.
     const budget = total.budget_cents;
+    const left = (s: (typeof series)[number]) => (budget === null ? s.campaign_cumulative_cents : s.budget_left_cents!);
+    const byPeriod = [...new Map(series.map((s) => [s.period, s])).values()];
+    const steps = [{ at: domain[0]!, cents: budget ?? 0 }, ...byPeriod.map((s) => ({ at: at(end(s.period)), cents: left(s) }))];
+    steps.push({ at: domain[1]!, cents: steps[steps.length - 1]!.cents });
     charts.push({
       title: budget === null ? `Spend so far (${currency}; no budget)` : `Budget left (${currency}, of ${money(budget)})`,
       svg: await svg({
-        data: { values: byPeriod.map((s) => ({ period: s.period, value: (budget === null ? s.campaign_cumulative_cents : s.budget_left_cents!) / 100 })) },
-        mark: { type: 'line', point: true, interpolate: 'step-after' },
-        encoding: { x: time, y: { field: 'value', type: 'quantitative', title: currency, scale: { zero: true } } },
+        data: { values: steps.map((p) => ({ at: p.at, value: p.cents / 100, text: `from ${new Date(p.at).toISOString().slice(0, 10)}: ${money(p.cents)} ${currency}` })) },
+        mark: { type: 'line', interpolate: 'step-after', point: true },
+        encoding: {
+          x: { ...x, field: 'at', title: `${label}, at its start` },
+          y: { field: 'value', type: 'quantitative', title: currency, scale: { zero: true } },
+          description: { field: 'text' },
+        },
       }),
     });
   }
@@ -76,12 +110,15 @@ async function campaignCharts(campaign: string, r: HtmlReport): Promise<Chart[]>
       svg: await svg({
         data: { values },
         mark: 'bar',
-        encoding: { x: { field: 'length', type: 'ordinal', sort: null, title: 'longest run of consecutive days' }, y: { field: 'members', type: 'quantitative', title: 'members' } },
+        encoding: {
+          x: { field: 'length', type: 'ordinal', sort: null, title: 'longest run of consecutive days', axis: { labelAngle: 0 } },
+          y: { field: 'members', type: 'quantitative', title: 'members' },
+        },
       }),
     });
   }
   const funnel = rows.filter((x) => x.rule_id !== '(total)').flatMap((x) => [
-    { rule: x.rule_id, step: '1. counted (active)', members: x.members_counted ?? 0 },
+    { rule: x.rule_id, step: '1. counted (active)', members: x.members_counted! },
     { rule: x.rule_id, step: '2. earned', members: x.members_earned },
   ]);
   charts.push({

@@ -1,5 +1,5 @@
 /** `rewards report`: per campaign and rule, members taking part and earning, grants, amounts, budget. */
-import type { Config } from '../config/schema.js';
+import type { Campaign, Config } from '../config/schema.js';
 import type { Db } from '../store/db.js';
 import { countActiveMembers, iterateMemberActivity } from '../store/activity.js';
 import { grantsByDay, membersEarned, ruleTotals } from '../store/campaigns.js';
@@ -154,23 +154,46 @@ export interface StreakLengths {
   members: number[];
 }
 
-export function streakLengths(db: Db, config: Config, campaignIds: string[], asOf: string): StreakLengths[] {
-  return db.transaction(() => {
-    const campaigns = (campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns).filter((c) => campaignPhase(c, asOf) !== 'not_started');
-    const rollups = syncRollups(db, campaigns.flatMap(campaignSources), watermarks(db).events, { write: false });
-    const out: StreakLengths[] = [];
-    for (const c of campaigns) {
-      const window = countingWindow(c, asOf);
-      for (const rule of c.rules) {
-        if (rule.type !== 'streak') continue;
-        const members = new Array<number>(rule.days).fill(0);
-        const src = ruleSource(c, rule);
-        for (const m of iterateMemberActivity(db, rollups.of(src), src, window.from, window.to)) {
-          members[Math.min(longestRun(joinedDays(m.dates, m.counts)), rule.days) - 1]!++;
-        }
-        out.push({ campaign_id: c.id, rule_id: rule.id, days: rule.days, members });
+function streakLengths(db: Db, campaigns: Campaign[], asOf: string): StreakLengths[] {
+  const rollups = syncRollups(db, campaigns.flatMap(campaignSources), watermarks(db).events, { write: false });
+  const out: StreakLengths[] = [];
+  for (const c of campaigns) {
+    const window = countingWindow(c, asOf);
+    for (const rule of c.rules) {
+      if (rule.type !== 'streak') continue;
+      const members = new Array<number>(rule.days).fill(0);
+      const src = ruleSource(c, rule);
+      for (const m of iterateMemberActivity(db, rollups.of(src), src, window.from, window.to)) {
+        members[Math.min(longestRun(joinedDays(m.dates, m.counts)), rule.days) - 1]!++;
       }
+      out.push({ campaign_id: c.id, rule_id: rule.id, days: rule.days, members });
     }
-    return out;
+  }
+  return out;
+}
+
+/** Everything `report --format html` shows: aggregates only, never a member id. */
+export interface ReportData {
+  as_of: string;
+  by: 'day' | 'week';
+  rows: ReportRow[];
+  series: SeriesRow[];
+  streaks: StreakLengths[];
+  /** The counting window of each campaign that has started: the charts' time axis. */
+  windows: { campaign_id: string; from: string; to: string }[];
+}
+
+/** The table, the series and the streak lengths, read in one transaction: the page's figures agree with each other. */
+export function reportData(db: Db, config: Config, campaignIds: string[], asOf: string, by: 'day' | 'week'): ReportData {
+  return db.transaction(() => {
+    const started = (campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns).filter((c) => campaignPhase(c, asOf) !== 'not_started');
+    return {
+      as_of: asOf,
+      by,
+      rows: campaignReport(db, config, campaignIds, asOf),
+      series: campaignSeries(db, config, campaignIds, asOf, by),
+      streaks: streakLengths(db, started, asOf),
+      windows: started.map((c) => ({ campaign_id: c.id, ...countingWindow(c, asOf) })),
+    };
   })();
 }

@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'puppeteer-core';
+import type { SeriesRow } from '../../src/views/report.js';
 import { Workspace } from '../workspace.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
@@ -27,6 +28,25 @@ describe('report --format html', { timeout: 120_000 }, () => {
     expect(html).not.toMatch(/m00\d\d/); // no member id
     const both = w.cli(['--json', 'report', '--format', 'html']);
     expect(both.code).toBe(64);
+  });
+
+  it('is the same file in any time zone of the machine, and prints nothing else', () => {
+    // The dates are local dates of the config's zone: no zone of the machine may move a bar or a label by a day.
+    const la = w.ok(['report', '--as-of', '2026-03-31', '--format', 'html'], { env: { TZ: 'America/Los_Angeles' } });
+    const kiritimati = w.ok(['report', '--as-of', '2026-03-31', '--format', 'html'], { env: { TZ: 'Pacific/Kiritimati' } });
+    expect(la.stdout).toBe(kiritimati.stdout);
+    expect([la.stderr, kiritimati.stderr]).toEqual(['', '']);
+  });
+
+  it('--by week: the time charts per week, their bars the figures of report --by week --json', () => {
+    const html = w.ok(['report', '--as-of', '2026-03-31', '--format', 'html', '--by', 'week']).stdout as string;
+    expect(html).toContain('<figcaption>Grants per week, by rule</figcaption>');
+    const { series } = w.ok(['--json', 'report', '--as-of', '2026-03-31', '--by', 'week']);
+    const bars = [...html.matchAll(/aria-label="(week of: [^"]*)"/g)].map((m) => m[1]);
+    const expected = series.map((s: SeriesRow) => `week of: ${s.period}; rule: ${s.rule_id}; grants: ${s.grants}; amount: ${(s.amount_cents / 100).toFixed(2)} USD`);
+    // Twice: the grants chart and the amount chart.
+    expect(bars.sort()).toEqual([...expected, ...expected].sort());
+    expect(expected.slice(0, 2)).toEqual(['week of: 2026-03-02; rule: birth; grants: 6; amount: 150.00 USD', 'week of: 2026-03-02; rule: five-days; grants: 18; amount: 90.00 USD']);
   });
 
   describe.skipIf(!CHROMIUM)('in headless Chromium', () => {
@@ -78,6 +98,7 @@ describe('report --format html', { timeout: 120_000 }, () => {
       expect(await page.$eval('#report tr.total td[data-field="amount_cents"]', (td) => td.textContent)).toBe('977.00');
 
       // The charts' marks, as the browser exposes them to a screen reader: their data.
+      const described = (n: number, role: string) => page.$$eval(`figure.chart:nth-of-type(${n}) svg [aria-roledescription="${role}"]`, (els) => els.map((e) => e.getAttribute('aria-label')!));
       const marks = (n: number) =>
         page.$$eval(`figure.chart:nth-of-type(${n}) svg [aria-roledescription="bar"]`, (els) =>
           els.map((e) => Object.fromEntries(e.getAttribute('aria-label')!.split('; ').map((kv) => kv.split(': ') as [string, string]))),
@@ -86,6 +107,17 @@ describe('report --format html', { timeout: 120_000 }, () => {
       expect(await marks(4)).toEqual(
         [['1', '3'], ['2', '9'], ['3', '1'], ['4', '4'], ['5+', '43']].map(([l, m]) => ({ 'longest run of consecutive days': l, members: m })),
       );
+      // The grants and amount charts: a bar per day and rule, the figures of report --by day --json.
+      const { series } = w.ok(['--json', 'report', '--as-of', '2026-03-31', '--by', 'day']);
+      const bars = series.map((s: SeriesRow) => `day: ${s.period}; rule: ${s.rule_id}; grants: ${s.grants}; amount: ${(s.amount_cents / 100).toFixed(2)} USD`);
+      expect(bars[0]).toBe('day: 2026-03-02; rule: birth; grants: 1; amount: 25.00 USD');
+      for (const n of [1, 2]) expect((await described(n, 'bar')).sort()).toEqual([...bars].sort());
+      // The budget: full until the end of the first day with grants, then what the series says was left, to the as-of date.
+      const steps = await described(3, 'point');
+      expect(steps.slice(0, 3)).toEqual(['from 2026-03-01: 1200.00 USD', 'from 2026-03-03: 1175.00 USD', 'from 2026-03-05: 1150.00 USD']);
+      expect(steps.slice(-2)).toEqual(['from 2026-04-01: 223.00 USD', 'from 2026-04-01: 223.00 USD']);
+      expect(steps.slice(1, -1).map((t) => t.split(': ')[1])).toEqual([...new Map(series.map((s: SeriesRow) => [s.period, `${(s.budget_left_cents! / 100).toFixed(2)} USD`])).values()]);
+
       const five = json.rows.find((r: { rule_id: string }) => r.rule_id === 'five-days');
       expect([five.members_counted, five.members_earned]).toEqual([60, 43]);
       // The funnel: counted then earned, per rule, as the table says.
