@@ -100,6 +100,11 @@ export function describeMapping(m: Mapping): Record<string, string> {
   return out;
 }
 
+/** Who asked for a field to be read from `from`, as messages name it: `--map timezone=tz`, or the source. */
+export function askedBy(m: Mapping, f: FieldRead, from: string): string {
+  return f.given === 'map' ? `--map ${f.field}=${from}` : `source ${m.source} reads ${f.field} from "${from}"`;
+}
+
 /** How often each mapped path was found, per field: a path no record has is a warning, not silence. */
 export class PathsSeen {
   records = 0;
@@ -130,7 +135,7 @@ export class PathsSeen {
       f.paths.forEach((p, j) => {
         if (this.found[i]![j]! > 0) return;
         const from = f.from[j]!;
-        const who = f.given === 'map' ? `--map ${f.field}=${from}` : `source ${m.source} reads ${f.field} from "${from}"`;
+        const who = askedBy(m, f, from);
         const near = closest(formatPath(p), [...this.near, ...topLevel]);
         out.push(`${label}: ${who}, but no record has it (0 of ${this.records})${near ? `; did you mean "${near}"?` : ''}`);
       });

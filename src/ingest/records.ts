@@ -4,7 +4,7 @@ import { DataError, UsageError } from '../errors.js';
 import { CsvReader, type CsvRow, CsvSyntaxError } from './csv.js';
 import type { InputLimits } from '../config/limits.js';
 import { MAX_EXTRA_COLUMNS } from './limits.js';
-import { extract, type FieldRead, type Mapping, PathsSeen, topLevelNames } from './mapping.js';
+import { askedBy, extract, type Mapping, PathsSeen, topLevelNames } from './mapping.js';
 import { type Format, formatFromName, readBytes, type SourceFile } from './source.js';
 import { closest } from '../util/suggest.js';
 import { zipEntries } from './zip.js';
@@ -95,11 +95,6 @@ async function* zipRecords(
       yield batch;
     }
   }
-}
-
-/** Who asked for a mapping, as a message names it. */
-function askedBy(f: FieldRead, m: Mapping, from: string): string {
-  return f.given === 'map' ? `--map ${f.field}=${from}` : `source ${m.source} (${f.field}: "${from}")`;
 }
 
 /**
@@ -201,7 +196,7 @@ async function* csvRecords(
             if (f.given !== 'default') {
               const near = closest(names[0]!, header);
               throw new UsageError(
-                `${label}: ${askedBy(f, m, f.from.join(' | '))}: the header has no column ${names.map((c) => JSON.stringify(c)).join(' or ')}` +
+                `${label}: ${askedBy(m, f, f.from.join(' | '))}: the header has no column ${names.map((c) => JSON.stringify(c)).join(' or ')}` +
                   `${near ? `; did you mean "${near}"?` : ''}; the header has: ${header.join(', ') || '(nothing)'}`,
               );
             }

@@ -166,33 +166,24 @@ export function evaluateRule(rule: Rule, counted: readonly DayCount[] | CountedD
   return dates.map((earned_on, i) => ({ seq: i + 1, earned_on }));
 }
 
-/** The longest run of consecutive counted days. */
-export function longestRun(days: CountedDays): number {
-  let best = 0;
-  let run = 0;
-  for (let i = 0; i < days.length; i++) {
-    run = i > 0 && days.day(i) - days.day(i - 1) === 1 ? run + 1 : 1;
-    if (run > best) best = run;
-  }
-  return best;
-}
-
 export interface Streaks {
   longest: { length: number; from: string; to: string } | null;
   /** The run ending on the last counted day. */
   last: { length: number; from: string; to: string } | null;
 }
 
-export function streaks(days: readonly DayCount[]): Streaks {
-  type Run = { length: number; from: string; to: string };
+/** The longest run of consecutive counted days, and the run ending on the last one. */
+export function streaks(counted: readonly DayCount[] | CountedDays): Streaks {
+  const days: CountedDays = Array.isArray(counted) ? new ArrayDays(counted) : (counted as CountedDays);
+  type Run = { length: number; from: number; to: number };
   let longest: Run | null = null;
   let cur: Run | null = null;
-  for (const d of days) {
-    if (cur && daysBetween(cur.to, d.date) === 1) cur = { from: cur.from, length: cur.length + 1, to: d.date };
-    else cur = { length: 1, from: d.date, to: d.date };
+  for (let i = 0; i < days.length; i++) {
+    cur = cur && days.day(i) - days.day(cur.to) === 1 ? { from: cur.from, length: cur.length + 1, to: i } : { length: 1, from: i, to: i };
     if (!longest || cur.length > longest.length) longest = cur;
   }
-  return { longest, last: cur };
+  const dated = (r: Run | null) => r && { length: r.length, from: days.date(r.from), to: days.date(r.to) };
+  return { longest: dated(longest), last: dated(cur) };
 }
 
 /** How far a member is from the next grant of a rule, as figures a script can read and as words. */

@@ -5,11 +5,11 @@ import { countActiveMembers, iterateMemberActivity } from '../store/activity.js'
 import { grantsByDay, membersEarned, ruleTotals } from '../store/campaigns.js';
 import { addDays } from '../time/datetime.js';
 import { watermarks } from '../store/runs.js';
-import { syncRollups } from '../store/sources.js';
+import { type Rollups, syncRollups } from '../store/sources.js';
 import { planRun } from '../grants/run.js';
 import { campaignPhase, type CampaignPhase, countingWindow } from '../rules/campaign.js';
 import { campaignSources, ruleSource } from '../rules/candidates.js';
-import { joinedDays, longestRun } from '../rules/evaluate.js';
+import { joinedDays, streaks } from '../rules/evaluate.js';
 
 export interface ReportRow {
   campaign_id: string;
@@ -33,14 +33,22 @@ export interface ReportRow {
 export function campaignReport(db: Db, config: Config, campaignIds: string[], asOf: string): ReportRow[] {
   // One read transaction: members counted (from rollups synced without writing: report takes no
   // lock), grants and the budget planning all see the same snapshot.
-  return db.transaction(() => reportIn(db, config, campaignIds, asOf))();
+  return db.transaction(() => reportIn(db, config, campaignIds, asOf, rollupsOf(db, config, campaignIds, asOf)))();
 }
 
-function reportIn(db: Db, config: Config, campaignIds: string[], asOf: string): ReportRow[] {
+function selected(config: Config, campaignIds: string[]): Campaign[] {
+  return campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+}
+
+/** The rollups of the campaigns counted as of the date, synced without writing: report takes no lock. */
+function rollupsOf(db: Db, config: Config, campaignIds: string[], asOf: string): Rollups {
+  const counted = selected(config, campaignIds).filter((c) => campaignPhase(c, asOf) !== 'not_started');
+  return syncRollups(db, counted.flatMap(campaignSources), watermarks(db).events, { write: false });
+}
+
+function reportIn(db: Db, config: Config, campaignIds: string[], asOf: string, rollups: Rollups): ReportRow[] {
   const rows: ReportRow[] = [];
-  const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
-  const counted = campaigns.filter((c) => campaignPhase(c, asOf) !== 'not_started');
-  const rollups = syncRollups(db, counted.flatMap(campaignSources), watermarks(db).events, { write: false });
+  const campaigns = selected(config, campaignIds);
   // Grants waiting over budget, per rule: what a run as of this date would leave over budget.
   const overBudget = new Map<string, number>();
   for (const p of planRun(db, config, { asOf, campaignIds: campaigns.map((c) => c.id), full: true, rollups }).campaigns) {
@@ -114,7 +122,7 @@ function weekOf(date: string): string {
 
 /** Per campaign, period and rule (periods with grants only): what was earned when, up to `asOf`. */
 export function campaignSeries(db: Db, config: Config, campaignIds: string[], asOf: string, by: 'day' | 'week'): SeriesRow[] {
-  const campaigns = campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns;
+  const campaigns = selected(config, campaignIds);
   const out: SeriesRow[] = [];
   for (const c of campaigns) {
     const currency = new Map(c.rules.map((r) => [r.id, r.reward.currency]));
@@ -154,8 +162,7 @@ export interface StreakLengths {
   members: number[];
 }
 
-function streakLengths(db: Db, campaigns: Campaign[], asOf: string): StreakLengths[] {
-  const rollups = syncRollups(db, campaigns.flatMap(campaignSources), watermarks(db).events, { write: false });
+function streakLengths(db: Db, campaigns: Campaign[], asOf: string, rollups: Rollups): StreakLengths[] {
   const out: StreakLengths[] = [];
   for (const c of campaigns) {
     const window = countingWindow(c, asOf);
@@ -164,7 +171,7 @@ function streakLengths(db: Db, campaigns: Campaign[], asOf: string): StreakLengt
       const members = new Array<number>(rule.days).fill(0);
       const src = ruleSource(c, rule);
       for (const m of iterateMemberActivity(db, rollups.of(src), src, window.from, window.to)) {
-        members[Math.min(longestRun(joinedDays(m.dates, m.counts)), rule.days) - 1]!++;
+        members[Math.min(streaks(joinedDays(m.dates, m.counts)).longest!.length, rule.days) - 1]!++;
       }
       out.push({ campaign_id: c.id, rule_id: rule.id, days: rule.days, members });
     }
@@ -186,13 +193,14 @@ export interface ReportData {
 /** The table, the series and the streak lengths, read in one transaction: the page's figures agree with each other. */
 export function reportData(db: Db, config: Config, campaignIds: string[], asOf: string, by: 'day' | 'week'): ReportData {
   return db.transaction(() => {
-    const started = (campaignIds.length ? config.campaigns.filter((c) => campaignIds.includes(c.id)) : config.campaigns).filter((c) => campaignPhase(c, asOf) !== 'not_started');
+    const started = selected(config, campaignIds).filter((c) => campaignPhase(c, asOf) !== 'not_started');
+    const rollups = rollupsOf(db, config, campaignIds, asOf);
     return {
       as_of: asOf,
       by,
-      rows: campaignReport(db, config, campaignIds, asOf),
+      rows: reportIn(db, config, campaignIds, asOf, rollups),
       series: campaignSeries(db, config, campaignIds, asOf, by),
-      streaks: streakLengths(db, started, asOf),
+      streaks: streakLengths(db, started, asOf, rollups),
       windows: started.map((c) => ({ campaign_id: c.id, ...countingWindow(c, asOf) })),
     };
   })();
